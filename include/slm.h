@@ -1,0 +1,162 @@
+/* slm.h — the public API of slm, a runtime for small language models.
+ *
+ * Two handles carry all state:
+ *   slm_model    immutable weights + tokenizer + config; share it across threads.
+ *   slm_session  one conversation's KV cache, scratch buffers and threads.
+ * Every call that can fail returns an slm_status and fills an slm_error with a
+ * message naming the file, tensor or argument at fault. The library never exits.
+ * Arrays the library allocates for the caller are released with slm_free().
+ */
+#ifndef SLM_H
+#define SLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    SLM_OK = 0,
+    SLM_ERR_IO,               /* a file could not be opened, read or mapped */
+    SLM_ERR_FORMAT,           /* a file is malformed, truncated or lies about itself */
+    SLM_ERR_UNSUPPORTED,      /* a valid file slm does not handle (dtype, architecture) */
+    SLM_ERR_INVALID_ARGUMENT, /* the caller passed something unusable */
+    SLM_ERR_OUT_OF_MEMORY,
+    SLM_ERR_CONTEXT_FULL      /* the request does not fit in the session's context */
+} slm_status;
+
+typedef struct {
+    slm_status status;
+    char message[512];
+} slm_error;
+
+const char *slm_status_name(slm_status status);
+void slm_free(void *ptr);
+
+/* ---- tokenizer ---------------------------------------------------------- */
+
+typedef struct slm_tokenizer slm_tokenizer;
+
+/* path: a model folder (tokenizer.json, or vocab.json + merges.txt), a
+ * llama2.c tokenizer.bin, or a llama2.c checkpoint with tokenizer.bin beside it. */
+slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err);
+void slm_tokenizer_free(slm_tokenizer *tok);
+
+/* Encodes len bytes of UTF-8 text. add_special adds what the tokenizer's
+ * post-processor adds (BOS for Llama, nothing for GPT-2). *ids is allocated;
+ * release it with slm_free(). Invalid UTF-8 is an SLM_ERR_INVALID_ARGUMENT. */
+slm_status slm_tokenize(const slm_tokenizer *tok, const char *text, size_t len, int add_special,
+                        int32_t **ids, size_t *n_ids, slm_error *err);
+
+/* Decodes ids to UTF-8 text (NUL-terminated, allocated; slm_free() it). */
+slm_status slm_detokenize(const slm_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                          int skip_special, char **text, slm_error *err);
+
+/* The vocabulary entry of one token as the tokenizer stores it ("Ġworld"), or NULL. */
+const char *slm_token_text(const slm_tokenizer *tok, int32_t id);
+int32_t slm_tokenizer_vocab_size(const slm_tokenizer *tok);
+int32_t slm_tokenizer_bos(const slm_tokenizer *tok); /* -1 when none */
+int32_t slm_tokenizer_eos(const slm_tokenizer *tok); /* -1 when none */
+
+/* ---- model -------------------------------------------------------------- */
+
+typedef struct slm_model slm_model;
+
+typedef struct {
+    int load_tokenizer; /* 1 (default): a model without tokenizer files fails to load */
+} slm_model_params;
+
+slm_model_params slm_model_default_params(void);
+
+/* path: a Hugging Face folder (config.json + model.safetensors or a sharded
+ * model.safetensors.index.json), or a llama2.c checkpoint (.bin) with its
+ * tokenizer.bin / tok*.bin beside it. Weights are memory-mapped. */
+slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_error *err);
+void slm_model_free(slm_model *model);
+
+typedef struct {
+    const char *architecture; /* "gpt2", "llama" */
+    const char *weight_dtype; /* "f32", "f16", "bf16", or "mixed" */
+    int64_t n_params;
+    int64_t weight_bytes;
+    int n_vocab, n_ctx_train, n_layers, d_model, n_heads, n_kv_heads, d_ff;
+} slm_model_info;
+
+slm_model_info slm_model_get_info(const slm_model *model);
+const slm_tokenizer *slm_model_tokenizer(const slm_model *model); /* NULL when not loaded */
+
+/* ---- session ------------------------------------------------------------ */
+
+typedef struct slm_session slm_session;
+
+typedef struct {
+    int n_ctx;     /* KV cache length; 0 = the model's trained context */
+    int n_threads; /* 0 = the number of physical cores */
+} slm_session_params;
+
+slm_session_params slm_session_default_params(void);
+slm_session *slm_session_new(const slm_model *model, const slm_session_params *params, slm_error *err);
+void slm_session_free(slm_session *session);
+void slm_session_reset(slm_session *session); /* forget the KV cache */
+int slm_session_n_past(const slm_session *session);
+int slm_session_n_ctx(const slm_session *session);
+
+typedef enum { SLM_OUTPUT_LOGITS = 0, SLM_OUTPUT_HIDDEN } slm_output;
+
+/* Runs n_ids tokens after what the session already holds, appending to its
+ * KV cache. out: NULL, or room for n_ids * width floats (width = n_vocab for
+ * logits, d_model for the final hidden state) for every position. */
+slm_status slm_session_forward(slm_session *session, const int32_t *ids, size_t n_ids,
+                               slm_output output, float *out, slm_error *err);
+
+/* ---- generation --------------------------------------------------------- */
+
+/* Samplers apply in this order (see README "Sampling"):
+ * repetition_penalty -> presence/frequency penalties -> temperature ==0 ? argmax :
+ * top_k -> softmax(logits / temperature) -> top_p -> min_p -> draw with seed. */
+typedef struct {
+    int max_tokens;           /* default 256; capped by the context left */
+    float temperature;        /* 0 = greedy, deterministic */
+    float top_p;              /* 1 = off */
+    int top_k;                /* 0 = off */
+    float min_p;              /* 0 = off */
+    float repetition_penalty; /* 1 = off */
+    float presence_penalty;   /* 0 = off */
+    float frequency_penalty;  /* 0 = off */
+    uint64_t seed;
+    const char *const *stop;  /* stop strings; generation ends before them */
+    int n_stop;
+    int ignore_eos;           /* 1: keep going past the end-of-text token */
+} slm_generate_params;
+
+slm_generate_params slm_generate_default_params(void);
+
+/* Called with each piece of text as soon as it is safe to emit: complete
+ * UTF-8 characters only, never a prefix of a stop string that may still
+ * match. Return non-zero to stop generation. */
+typedef int (*slm_stream_fn)(const char *piece, size_t len, void *user_data);
+
+typedef enum { SLM_FINISH_LENGTH = 0, SLM_FINISH_STOP, SLM_FINISH_EOS, SLM_FINISH_CALLER } slm_finish_reason;
+
+typedef struct {
+    int n_prompt_tokens;
+    int n_generated_tokens;
+    slm_finish_reason finish_reason;
+    double prompt_seconds;
+    double generate_seconds;
+} slm_generate_result;
+
+/* Tokenizes the prompt (with the tokenizer's special tokens; an empty prompt
+ * starts from BOS where the model has one), then samples up to max_tokens.
+ * A prompt longer than the context is SLM_ERR_CONTEXT_FULL. The session's
+ * KV cache is reset first. */
+slm_status slm_generate(slm_session *session, const char *prompt, const slm_generate_params *params,
+                        slm_stream_fn on_piece, void *user_data, slm_generate_result *result,
+                        slm_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,61 @@
+/* kernels.h — the math every model family shares.
+ * Each optimised kernel (AVX2, AVX-512, chosen at run time from CPU features)
+ * keeps a plain scalar reference beside it; tests/test_kernels.c compares them. */
+#ifndef SLM_CORE_KERNELS_H
+#define SLM_CORE_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/tensor.h"
+#include "core/threads.h"
+
+/* How a weight matrix is laid out in its file. nn.Linear stores (n_out, n_in);
+ * GPT-2's Conv1D stores (n_in, n_out). Kernels read both in place, so mapped
+ * weights are never transposed or copied. */
+typedef enum { SLM_LAYOUT_OUT_IN = 0, SLM_LAYOUT_IN_OUT } slm_layout;
+
+typedef struct {
+    slm_dtype dtype; /* F32, F16 or BF16 */
+    slm_layout layout;
+    int n_in, n_out;
+    const void *data;
+} slm_matrix;
+
+/* y (T, n_out) = x (T, n_in) @ W^T + bias (n_out, may be NULL).
+ * y must not alias x. Work is split across the pool (NULL = this thread). */
+void slm_matmul(slm_thread_pool *pool, float *y, const float *x, int T, const slm_matrix *W,
+                const float *bias);
+
+/* The scalar reference of slm_matmul, single-threaded. */
+void slm_matmul_reference(float *y, const float *x, int T, const slm_matrix *W, const float *bias);
+
+/* Copies row r of an OUT_IN matrix (an embedding table: n_out rows of n_in) to out (n_in) as f32. */
+void slm_matrix_row(const slm_matrix *W, int r, float *out);
+
+/* Which implementation slm_matmul uses on this CPU: "avx512", "avx2" or "scalar". */
+const char *slm_kernels_isa(void);
+
+/* ---- element-wise and row-wise operations (x is (T, C) unless said) ---- */
+
+/* out = (x - mean) / sqrt(var + eps) * weight + bias; bias may be NULL. out may alias x. */
+void slm_layernorm(float *out, const float *x, const float *weight, const float *bias, int T, int C,
+                   float eps);
+/* out = x / sqrt(mean(x^2) + eps) * weight. out may alias x. */
+void slm_rmsnorm(float *out, const float *x, const float *weight, int T, int C, float eps);
+/* In place, n elements: gelu with the tanh approximation (GPT-2's gelu_new). */
+void slm_gelu_tanh(float *x, size_t n);
+/* In place, n elements: exact gelu with erf. */
+void slm_gelu_erf(float *x, size_t n);
+/* gate (n) = silu(gate) * up (n). */
+void slm_silu_mul(float *gate, const float *up, size_t n);
+/* In place softmax over n values; returns nothing. */
+void slm_softmax(float *x, int n);
+/* y (n) += x (n). */
+void slm_add(float *y, const float *x, size_t n);
+/* dot product of two f32 vectors of length n. */
+float slm_dot(const float *a, const float *b, int n);
+/* y (n) += a * x (n). */
+void slm_axpy(float *y, float a, const float *x, int n);
+
+#endif

@@ -1,0 +1,41 @@
+/* weights.h — a named set of tensors from one checkpoint, whatever its format.
+ * Files stay memory-mapped for the life of the set; views point into them. */
+#ifndef SLM_FORMATS_WEIGHTS_H
+#define SLM_FORMATS_WEIGHTS_H
+
+#include "core/tensor.h"
+#include "slm.h"
+
+typedef struct slm_weights slm_weights;
+
+/* Opens a safetensors checkpoint. path: a .safetensors file, a
+ * model.safetensors.index.json, or a folder holding either. Every offset,
+ * length, dtype and shape is validated; errors name the file and tensor. */
+slm_weights *slm_safetensors_open(const char *path, slm_error *err);
+
+/* The llama2.c checkpoint's hyperparameters (from its header). */
+typedef struct {
+    int version; /* 0 = legacy header, 1 = "ak42" version 1 */
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len;
+    int shared_classifier;
+} slm_llama2c_config;
+
+/* Opens a llama2.c checkpoint (legacy or versioned v1 header, f32) and exposes
+ * its tensors under Hugging Face Llama names: model.embed_tokens.weight,
+ * model.layers.N.{input_layernorm,post_attention_layernorm}.weight,
+ * model.layers.N.self_attn.{q,k,v,o}_proj.weight, model.layers.N.mlp.{gate,up,down}_proj.weight,
+ * model.norm.weight and (when not shared) lm_head.weight. */
+slm_weights *slm_llama2c_open(const char *path, slm_llama2c_config *config, slm_error *err);
+
+/* NULL when absent. */
+const slm_tensor_view *slm_weights_find(const slm_weights *w, const char *name);
+int slm_weights_count(const slm_weights *w);
+const slm_tensor_view *slm_weights_at(const slm_weights *w, int i);
+/* Total bytes of tensor data. */
+size_t slm_weights_bytes(const slm_weights *w);
+void slm_weights_free(slm_weights *w);
+
+/* Reads a whole small file (config.json, tokenizer.json) into a NUL-terminated buffer. */
+char *slm_read_file(const char *path, size_t *len, slm_error *err);
+
+#endif

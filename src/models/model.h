@@ -1,0 +1,16 @@
+/* model.h — the model and session internals shared by the model families,
+ * the task layer (generate) and the CLI. */
+#ifndef SLM_MODELS_MODEL_H
+#define SLM_MODELS_MODEL_H
+
+#include "slm.h"
+
+/* 1 when id ends generation for this model (eos_token_id from generation_config.json
+ * or config.json, which may list several; for llama2.c checkpoints BOS and EOS). */
+int slm_model_is_end_token(const slm_model *model, int32_t id);
+int slm_model_n_vocab(const slm_model *model);
+const slm_model *slm_session_model(const slm_session *session);
+/* BOS id the model starts an empty prompt from, or -1. */
+int32_t slm_model_bos(const slm_model *model);
+
+#endif
