@@ -18,6 +18,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) $(BUILD)/tests/test_header_cxx
+SCRIPTS  := $(sort $(wildcard tests/test_*.sh))
 
 .PHONY: all deps run test test-san clean bench
 all: $(BUILD)/slm $(BUILD)/libslm.a $(BUILD)/libslm.so
@@ -59,7 +60,7 @@ $(BUILD)/tests/test_header_cxx: tests/header_cxx.cpp include/slm.h $(BUILD)/libs
 	$(CXX) -std=c++11 -Wall -Wextra -Iinclude $(filter -fsanitize%,$(CFLAGS)) -o $@ $< $(BUILD)/libslm.a $(LDFLAGS) $(LDLIBS)
 
 test: all $(TESTS)
-	@SLM_BIN=$(BUILD)/slm tests/run.sh $(TESTS)
+	@SLM_BIN=$(BUILD)/slm tests/run.sh $(TESTS) $(SCRIPTS)
 
 test-san:
 	$(MAKE) SAN=1 test

@@ -65,7 +65,7 @@ int32_t slm_tokenizer_eos(const slm_tokenizer *tok); /* -1 when none */
 typedef struct slm_model slm_model;
 
 typedef struct {
-    int load_tokenizer; /* 1 (default): a model without tokenizer files fails to load */
+    int load_tokenizer; /* 1 (default): load the tokenizer files when the model has them */
 } slm_model_params;
 
 slm_model_params slm_model_default_params(void);

@@ -12,5 +12,6 @@ int slm_model_n_vocab(const slm_model *model);
 const slm_model *slm_session_model(const slm_session *session);
 /* BOS id the model starts an empty prompt from, or -1. */
 int32_t slm_model_bos(const slm_model *model);
+slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n, float *logits_last /* n_vocab */, slm_error *err);
 
 #endif

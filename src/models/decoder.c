@@ -1,0 +1,131 @@
+/* decoder.c — the forward pass of a pre-norm decoder-only transformer, shared
+ * by every family: embeddings -> blocks (norm, attention, residual, norm, MLP,
+ * residual) -> final norm. The logits head is applied by the session (model.c). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/family.h"
+
+static int q_dim(const slm_model *m) { return m->n_heads * m->head_dim; }
+static int kv_dim(const slm_model *m) { return m->n_kv_heads * m->head_dim; }
+
+slm_status slm_scratch_init(slm_scratch *s, const slm_model *m, int max_T, int n_ctx, int n_tasks,
+                            slm_error *err) {
+    memset(s, 0, sizeof *s);
+    s->max_T = max_T;
+    size_t T = (size_t)max_T;
+    size_t width = m->d_model > q_dim(m) ? m->d_model : q_dim(m);
+    s->x = malloc(T * m->d_model * sizeof(float));
+    s->xn = malloc(T * width * sizeof(float));
+    s->qkv = malloc(T * (q_dim(m) + 2 * kv_dim(m)) * sizeof(float));
+    s->qkv_split = malloc(T * (q_dim(m) + 2 * kv_dim(m)) * sizeof(float));
+    s->att = malloc(T * width * sizeof(float));
+    s->hb = malloc(T * m->d_ff * sizeof(float));
+    s->hb2 = malloc(T * m->d_ff * sizeof(float));
+    s->att_scratch = malloc((size_t)n_tasks * n_ctx * sizeof(float));
+    if (!s->x || !s->xn || !s->qkv || !s->qkv_split || !s->att || !s->hb || !s->hb2 || !s->att_scratch) {
+        slm_scratch_free(s);
+        return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "scratch buffers for %d tokens", max_T);
+    }
+    return SLM_OK;
+}
+
+void slm_scratch_free(slm_scratch *s) {
+    free(s->x);
+    free(s->xn);
+    free(s->qkv);
+    free(s->qkv_split);
+    free(s->att);
+    free(s->hb);
+    free(s->hb2);
+    free(s->att_scratch);
+    memset(s, 0, sizeof *s);
+}
+
+static void embed(const slm_model *m, float *x, const int32_t *ids, int T, int pos0) {
+    int d = m->d_model;
+    for (int t = 0; t < T; t++) {
+        slm_matrix_row(&m->tok_embed, ids[t], x + (size_t)t * d);
+        if (m->pos_embed.data) {
+            float pos_row[d];
+            slm_matrix_row(&m->pos_embed, pos0 + t, pos_row);
+            slm_add(x + (size_t)t * d, pos_row, d);
+        }
+    }
+}
+
+static void activate(slm_activation act, float *x, size_t n) {
+    switch (act) {
+    case SLM_ACT_GELU_TANH: slm_gelu_tanh(x, n); break;
+    case SLM_ACT_GELU_ERF: slm_gelu_erf(x, n); break;
+    case SLM_ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case SLM_ACT_SILU: /* only as a SwiGLU gate, handled by slm_silu_mul */ break;
+    }
+}
+
+/* Projects xn into q, k, v: one fused matmul or three, into one row of stride qkv_width. */
+static void project_qkv(const slm_model *m, const slm_block *b, slm_thread_pool *pool, float *qkv,
+                        float *split, const float *xn, int T) {
+    int qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
+    if (b->qkv.w.data) {
+        slm_linear_forward(pool, &b->qkv, qkv, xn, T);
+        return;
+    }
+    /* Separate projections land in separate row blocks, then interleave into rows. */
+    float *q = split;
+    float *k = q + (size_t)T * qw, *v = k + (size_t)T * kw;
+    slm_linear_forward(pool, &b->q, q, xn, T);
+    slm_linear_forward(pool, &b->k, k, xn, T);
+    slm_linear_forward(pool, &b->v, v, xn, T);
+    for (int t = 0; t < T; t++) {
+        float *row = qkv + (size_t)t * width;
+        memcpy(row, q + (size_t)t * qw, qw * sizeof(float));
+        memcpy(row + qw, k + (size_t)t * kw, kw * sizeof(float));
+        memcpy(row + qw + kw, v + (size_t)t * kw, kw * sizeof(float));
+    }
+}
+
+static void attention_block(const slm_model *m, const slm_block *b, slm_thread_pool *pool,
+                            slm_scratch *s, const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
+    int d = m->d_model, qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
+    slm_norm_forward(&b->attn_norm, s->xn, s->x, T, d);
+    project_qkv(m, b, pool, s->qkv, s->qkv_split, s->xn, T);
+    if (m->use_rope) {
+        slm_rope_apply(&m->rope, s->qkv, T, width, m->n_heads, m->head_dim, pos0);
+        slm_rope_apply(&m->rope, s->qkv + qw, T, width, m->n_kv_heads, m->head_dim, pos0);
+    }
+    slm_kv_store(kv, kw, s->qkv + qw, s->qkv + qw + kw, width, T, pos0);
+    slm_attention_shape shape = {m->n_heads, m->n_kv_heads, m->head_dim, kw, b->attn_scale};
+    slm_attention(pool, &shape, kv, s->qkv, width, T, pos0, s->att, s->att_scratch, n_ctx);
+    slm_linear_forward(pool, &b->o, s->xn, s->att, T);
+    slm_add(s->x, s->xn, (size_t)T * d);
+}
+
+static void mlp_block(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
+                      int T) {
+    int d = m->d_model;
+    size_t n = (size_t)T * m->d_ff;
+    slm_norm_forward(&b->mlp_norm, s->xn, s->x, T, d);
+    slm_linear_forward(pool, &b->up, s->hb, s->xn, T);
+    if (b->gate.w.data) {
+        slm_linear_forward(pool, &b->gate, s->hb2, s->xn, T);
+        slm_silu_mul(s->hb2, s->hb, n);
+        slm_linear_forward(pool, &b->down, s->xn, s->hb2, T);
+    } else {
+        activate(m->activation, s->hb, n);
+        slm_linear_forward(pool, &b->down, s->xn, s->hb, T);
+    }
+    slm_add(s->x, s->xn, (size_t)T * d);
+}
+
+void slm_decoder_forward(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
+                         const slm_kv_layer *kv, int n_ctx, const int32_t *ids, int T, int pos0) {
+    embed(m, s->x, ids, T, pos0);
+    for (int l = 0; l < m->n_layers; l++) {
+        attention_block(m, &m->blocks[l], pool, s, &kv[l], n_ctx, T, pos0);
+        mlp_block(m, &m->blocks[l], pool, s, T);
+    }
+    slm_norm_forward(&m->final_norm, s->xn, s->x, T, m->d_model);
+}

@@ -1,0 +1,86 @@
+/* layers.c — shared decoder layers: rotary embeddings, KV cache, attention, norms. */
+#include "models/layers.h"
+
+#include <math.h>
+#include <string.h>
+
+void slm_norm_forward(const slm_norm *n, float *out, const float *x, int T, int C) {
+    if (n->bias)
+        slm_layernorm(out, x, n->weight, n->bias, T, C, n->eps);
+    else
+        slm_rmsnorm(out, x, n->weight, T, C, n->eps);
+}
+
+void slm_rope_apply(const slm_rope *rope, float *x, int T, int stride, int n_heads, int head_dim,
+                    int pos0) {
+    int half = rope->rot_dim / 2;
+    for (int t = 0; t < T; t++) {
+        int pos = pos0 + t;
+        for (int i = 0; i < half; i++) {
+            /* Computed as the reference does: inv_freq in float32, angle = pos * inv_freq in float32. */
+            float inv_freq = (float)(1.0 / pow((double)rope->theta, (double)(2 * i) / rope->rot_dim));
+            float angle = (float)pos * inv_freq;
+            float c = cosf(angle), s = sinf(angle);
+            for (int h = 0; h < n_heads; h++) {
+                float *v = x + (size_t)t * stride + (size_t)h * head_dim;
+                int a = rope->interleaved ? 2 * i : i;
+                int b = rope->interleaved ? 2 * i + 1 : i + half;
+                float x1 = v[a], x2 = v[b];
+                v[a] = x1 * c - x2 * s;
+                v[b] = x2 * c + x1 * s;
+            }
+        }
+    }
+}
+
+void slm_kv_store(const slm_kv_layer *kv, int kv_dim, const float *k, const float *v, int stride,
+                  int T, int pos0) {
+    for (int t = 0; t < T; t++) {
+        memcpy(kv->k + (size_t)(pos0 + t) * kv_dim, k + (size_t)t * stride, kv_dim * sizeof(float));
+        memcpy(kv->v + (size_t)(pos0 + t) * kv_dim, v + (size_t)t * stride, kv_dim * sizeof(float));
+    }
+}
+
+int slm_attention_tasks(const slm_thread_pool *pool) {
+    return pool ? slm_thread_pool_size(pool) : 1;
+}
+
+typedef struct {
+    const slm_attention_shape *shape;
+    const slm_kv_layer *kv;
+    const float *q;
+    int q_stride, T, pos0, n_ctx;
+    float *out, *scratch;
+} attention_job;
+
+/* One (token, head) pair: scores over positions [0, pos], softmax, weighted sum of values. */
+static void attend_one(const attention_job *job, int t, int h, float *scores) {
+    const slm_attention_shape *sh = job->shape;
+    int hd = sh->head_dim;
+    int kv_head = h / (sh->n_heads / sh->n_kv_heads);
+    const float *q = job->q + (size_t)t * job->q_stride + (size_t)h * hd;
+    int n_keys = job->pos0 + t + 1;
+    const float *k = job->kv->k + (size_t)kv_head * hd;
+    for (int j = 0; j < n_keys; j++) scores[j] = slm_dot(q, k + (size_t)j * sh->kv_dim, hd) * sh->scale;
+    slm_softmax(scores, n_keys);
+    float *out = job->out + (size_t)t * sh->n_heads * hd + (size_t)h * hd;
+    memset(out, 0, hd * sizeof(float));
+    const float *v = job->kv->v + (size_t)kv_head * hd;
+    for (int j = 0; j < n_keys; j++) slm_axpy(out, scores[j], v + (size_t)j * sh->kv_dim, hd);
+}
+
+static void attention_task(void *ctx, int task, int n_tasks) {
+    const attention_job *job = ctx;
+    int n_pairs = job->T * job->shape->n_heads;
+    float *scores = job->scratch + (size_t)task * job->n_ctx;
+    /* Strided, not contiguous: later tokens see more keys, so this balances causal work. */
+    for (int p = task; p < n_pairs; p += n_tasks)
+        attend_one(job, p / job->shape->n_heads, p % job->shape->n_heads, scores);
+}
+
+void slm_attention(slm_thread_pool *pool, const slm_attention_shape *shape, const slm_kv_layer *kv,
+                   const float *q, int q_stride, int T, int pos0, float *out, float *scratch,
+                   int n_ctx) {
+    attention_job job = {shape, kv, q, q_stride, T, pos0, n_ctx, out, scratch};
+    slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
+}

@@ -1,0 +1,366 @@
+/* model.c — loading a checkpoint into an slm_model (format detection, config,
+ * family dispatch, tokenizer) and running it in an slm_session (KV cache,
+ * scratch, threads, logits head). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/family.h"
+#include "tokenizers/tokenizer.h"
+
+#define SLM_MAX_CHUNK 512 /* tokens per prefill step: big enough for efficient matmuls */
+
+slm_model_params slm_model_default_params(void) {
+    slm_model_params p = {1};
+    return p;
+}
+
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* The folder holding path (path itself when it is a folder). */
+static void folder_of(const char *path, char *out, size_t cap) {
+    if (is_dir(path)) {
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(out, cap, ".");
+    else
+        snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+static json_t *load_json(const char *path, slm_error *err) {
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        slm_fail(err, is_file(path) ? SLM_ERR_FORMAT : SLM_ERR_IO, "%s: %s (line %d)", path, jerr.text, jerr.line);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        slm_fail(err, SLM_ERR_FORMAT, "%s: not a JSON object", path);
+        return NULL;
+    }
+    return root;
+}
+
+/* model_type, or the family named by architectures[0] when a config omits it. */
+static const char *family_name(const json_t *cfg) {
+    const char *type = json_string_value(json_object_get(cfg, "model_type"));
+    if (type) return type;
+    const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
+    if (arch && !strncmp(arch, "GPT2", 4)) return "gpt2";
+    if (arch && !strncmp(arch, "Llama", 5)) return "llama";
+    return NULL;
+}
+
+static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *cfg = load_json(path, err);
+    if (!cfg) return err ? err->status : SLM_ERR_FORMAT;
+    const char *family = family_name(cfg);
+    slm_status st = SLM_OK;
+    if (!family) {
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: no model_type or architectures: unknown architecture", path);
+    } else if (strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0) {
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama)", path,
+                      family);
+    }
+    if (!st) {
+        m->weights = slm_safetensors_open(dir, err);
+        if (!m->weights) {
+            snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+            if (is_file(path))
+                st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: pytorch_model.bin checkpoints are not supported yet; use safetensors",
+                              dir);
+            else
+                st = err ? err->status : SLM_ERR_FORMAT;
+        }
+    }
+    if (!st) {
+        slm_loader ld = {.model = m, .weights = m->weights, .source = dir, .err = err};
+        slm_config_special_tokens(m, cfg);
+        if (!strcmp(family, "gpt2"))
+            slm_gpt2_load(&ld, cfg);
+        else
+            slm_llama_load(&ld, cfg);
+        st = ld.status;
+    }
+    json_decref(cfg);
+    /* generation_config.json, when present, says which tokens end generation. */
+    snprintf(path, sizeof path, "%s/generation_config.json", dir);
+    if (!st && is_file(path)) {
+        json_t *gen = load_json(path, err);
+        if (!gen) return err ? err->status : SLM_ERR_FORMAT;
+        slm_config_special_tokens(m, gen);
+        json_decref(gen);
+    }
+    return st;
+}
+
+static slm_status load_llama2c(slm_model *m, const char *file, slm_error *err) {
+    slm_llama2c_config cfg;
+    m->weights = slm_llama2c_open(file, &cfg, err);
+    if (!m->weights) return err ? err->status : SLM_ERR_FORMAT;
+    slm_loader ld = {.model = m, .weights = m->weights, .source = file, .err = err};
+    slm_llama2c_load(&ld, &cfg);
+    return ld.status;
+}
+
+/* Tokenizer files beside the weights: an HF folder's, or llama2.c's tok<vocab>.bin / tokenizer.bin. */
+static slm_status load_tokenizer(slm_model *m, const char *dir, int llama2c, slm_error *err) {
+    char path[4096];
+    if (llama2c) {
+        snprintf(path, sizeof path, "%s/tok%d.bin", dir, m->n_vocab);
+        if (!is_file(path)) snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
+        if (!is_file(path)) return SLM_OK;
+        m->tokenizer = slm_tokenizer_load_llama2c(path, err);
+    } else {
+        static const char *markers[] = {"tokenizer.json", "vocab.json"};
+        int present = 0;
+        for (int i = 0; i < 2 && !present; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, markers[i]);
+            present = is_file(path);
+        }
+        if (!present) return SLM_OK;
+        m->tokenizer = slm_tokenizer_load(dir, err);
+    }
+    if (!m->tokenizer) return err ? err->status : SLM_ERR_FORMAT;
+    if (slm_tokenizer_vocab_size(m->tokenizer) > m->n_vocab)
+        return slm_fail(err, SLM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocabulary is %d", dir,
+                        slm_tokenizer_vocab_size(m->tokenizer), m->n_vocab);
+    return SLM_OK;
+}
+
+slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_error *err) {
+    slm_error_clear(err);
+    if (!path) {
+        slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "model path is NULL");
+        return NULL;
+    }
+    slm_model_params defaults = slm_model_default_params();
+    if (!params) params = &defaults;
+    if (!is_dir(path) && !is_file(path)) {
+        slm_fail(err, SLM_ERR_IO, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    slm_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: model struct", path);
+        return NULL;
+    }
+    m->bos = -1;
+    char dir[4096];
+    folder_of(path, dir, sizeof dir);
+    int hf = is_dir(path) || ends_with(path, ".safetensors") || ends_with(path, ".json");
+    slm_status st = hf ? load_hf_folder(m, dir, err) : load_llama2c(m, path, err);
+    if (!st && params->load_tokenizer) st = load_tokenizer(m, dir, !hf, err);
+    if (st) {
+        slm_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void slm_model_free(slm_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->blocks);
+    slm_tokenizer_free(m->tokenizer);
+    slm_weights_free(m->weights);
+    free(m);
+}
+
+slm_model_info slm_model_get_info(const slm_model *m) {
+    slm_model_info info = {m->architecture,
+                           m->weight_dtype,
+                           m->n_params,
+                           (int64_t)m->weight_bytes,
+                           m->n_vocab,
+                           m->n_ctx_train,
+                           m->n_layers,
+                           m->d_model,
+                           m->n_heads,
+                           m->n_kv_heads,
+                           m->d_ff};
+    return info;
+}
+
+const slm_tokenizer *slm_model_tokenizer(const slm_model *m) { return m->tokenizer; }
+int slm_model_n_vocab(const slm_model *m) { return m->n_vocab; }
+int32_t slm_model_bos(const slm_model *m) {
+    if (m->bos >= 0) return m->bos;
+    return m->tokenizer ? slm_tokenizer_bos(m->tokenizer) : -1;
+}
+
+int slm_model_is_end_token(const slm_model *m, int32_t id) {
+    for (int i = 0; i < m->n_end_tokens; i++)
+        if (m->end_tokens[i] == id) return 1;
+    if (m->n_end_tokens == 0 && m->tokenizer) return id == slm_tokenizer_eos(m->tokenizer);
+    return 0;
+}
+
+/* ---- sessions ---- */
+
+struct slm_session {
+    const slm_model *model;
+    int n_ctx, n_past;
+    slm_thread_pool *pool;
+    float *kv_data;   /* (n_layers, 2, n_ctx, kv_dim) */
+    slm_kv_layer *kv; /* n_layers views into kv_data */
+    slm_scratch scratch;
+};
+
+slm_session_params slm_session_default_params(void) {
+    slm_session_params p = {0, 0};
+    return p;
+}
+
+slm_session *slm_session_new(const slm_model *m, const slm_session_params *params, slm_error *err) {
+    slm_error_clear(err);
+    if (!m) {
+        slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "model is NULL");
+        return NULL;
+    }
+    slm_session_params defaults = slm_session_default_params();
+    if (!params) params = &defaults;
+    if (params->n_ctx < 0 || params->n_ctx > m->n_ctx_train) {
+        slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "n_ctx: %d is outside [1, %d] (the model's trained context)",
+                 params->n_ctx, m->n_ctx_train);
+        return NULL;
+    }
+    if (params->n_threads < 0 || params->n_threads > 1024) {
+        slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "n_threads: %d is outside [0, 1024]", params->n_threads);
+        return NULL;
+    }
+    slm_session *s = calloc(1, sizeof *s);
+    if (!s) {
+        slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "session struct");
+        return NULL;
+    }
+    s->model = m;
+    s->n_ctx = params->n_ctx ? params->n_ctx : m->n_ctx_train;
+    int threads = params->n_threads ? params->n_threads : slm_physical_cores();
+    size_t kv_dim = (size_t)m->n_kv_heads * m->head_dim;
+    s->pool = slm_thread_pool_new(threads, err);
+    s->kv_data = malloc((size_t)m->n_layers * 2 * s->n_ctx * kv_dim * sizeof(float));
+    s->kv = calloc((size_t)m->n_layers, sizeof *s->kv);
+    if (!s->pool || !s->kv_data || !s->kv) {
+        if (s->pool) slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "KV cache of %d positions", s->n_ctx);
+        slm_session_free(s);
+        return NULL;
+    }
+    for (int l = 0; l < m->n_layers; l++) {
+        s->kv[l].k = s->kv_data + (size_t)l * 2 * s->n_ctx * kv_dim;
+        s->kv[l].v = s->kv[l].k + (size_t)s->n_ctx * kv_dim;
+    }
+    int max_T = s->n_ctx < SLM_MAX_CHUNK ? s->n_ctx : SLM_MAX_CHUNK;
+    if (slm_scratch_init(&s->scratch, m, max_T, s->n_ctx, slm_attention_tasks(s->pool), err)) {
+        slm_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void slm_session_free(slm_session *s) {
+    if (!s) return;
+    slm_scratch_free(&s->scratch);
+    free(s->kv);
+    free(s->kv_data);
+    slm_thread_pool_free(s->pool);
+    free(s);
+}
+
+void slm_session_reset(slm_session *s) { s->n_past = 0; }
+int slm_session_n_past(const slm_session *s) { return s->n_past; }
+int slm_session_n_ctx(const slm_session *s) { return s->n_ctx; }
+const slm_model *slm_session_model(const slm_session *s) { return s->model; }
+
+static slm_status check_ids(const slm_session *s, const int32_t *ids, size_t n, slm_error *err) {
+    if (!ids && n) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "ids is NULL");
+    if (n > (size_t)(s->n_ctx - s->n_past))
+        return slm_fail(err, SLM_ERR_CONTEXT_FULL, "%zu tokens after %d do not fit in the context of %d", n,
+                        s->n_past, s->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->model->n_vocab)
+            return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "token id %d at position %zu is outside the vocabulary (%d)",
+                            ids[i], i, s->model->n_vocab);
+    return SLM_OK;
+}
+
+/* Runs ids in chunks; for each chunk, emit(rows of final hidden state) decides what to keep. */
+typedef void (*chunk_fn)(slm_session *s, int first, int T, int last_chunk, void *ctx);
+
+static void run_chunks(slm_session *s, const int32_t *ids, size_t n, chunk_fn emit, void *ctx) {
+    const slm_model *m = s->model;
+    for (size_t done = 0; done < n;) {
+        int T = (int)(n - done < (size_t)s->scratch.max_T ? n - done : (size_t)s->scratch.max_T);
+        slm_decoder_forward(m, s->pool, &s->scratch, s->kv, s->n_ctx, ids + done, T, s->n_past);
+        s->n_past += T;
+        emit(s, (int)done, T, done + (size_t)T == n, ctx);
+        done += (size_t)T;
+    }
+}
+
+typedef struct {
+    slm_output output;
+    float *out;
+} all_positions;
+
+static void emit_all(slm_session *s, int first, int T, int last_chunk, void *ctx) {
+    (void)last_chunk;
+    const all_positions *a = ctx;
+    const slm_model *m = s->model;
+    if (!a->out) return;
+    if (a->output == SLM_OUTPUT_HIDDEN)
+        memcpy(a->out + (size_t)first * m->d_model, s->scratch.xn, (size_t)T * m->d_model * sizeof(float));
+    else
+        slm_linear_forward(s->pool, &m->lm_head, a->out + (size_t)first * m->n_vocab, s->scratch.xn, T);
+}
+
+slm_status slm_session_forward(slm_session *s, const int32_t *ids, size_t n, slm_output output, float *out,
+                               slm_error *err) {
+    if (!s) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "session is NULL");
+    if (output != SLM_OUTPUT_LOGITS && output != SLM_OUTPUT_HIDDEN)
+        return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "output: unknown kind %d", (int)output);
+    slm_status st = check_ids(s, ids, n, err);
+    if (st) return st;
+    all_positions a = {output, out};
+    run_chunks(s, ids, n, emit_all, &a);
+    return SLM_OK;
+}
+
+static void emit_last(slm_session *s, int first, int T, int last_chunk, void *ctx) {
+    (void)first;
+    if (!last_chunk) return;
+    const slm_model *m = s->model;
+    slm_linear_forward(s->pool, &m->lm_head, ctx, s->scratch.xn + (size_t)(T - 1) * m->d_model, 1);
+}
+
+slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n, float *logits_last,
+                                    slm_error *err) {
+    if (!s) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "session is NULL");
+    if (n == 0) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "no tokens to run");
+    slm_status st = check_ids(s, ids, n, err);
+    if (st) return st;
+    run_chunks(s, ids, n, emit_last, logits_last);
+    return SLM_OK;
+}
