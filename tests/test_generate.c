@@ -67,10 +67,10 @@ int main(void) {
     sink out;
     slm_generate_result r;
 
-    /* Greedy from BOS for 255 tokens reproduces run.c's published story (256 steps incl. BOS). */
+    /* Greedy from BOS reproduces run.c's published story: its 256 steps each print one token. */
     slm_generate_params p = slm_generate_default_params();
     p.temperature = 0;
-    p.max_tokens = 255;
+    p.max_tokens = 256;
     slm_status st = run(session, "", &p, &out, &r, &err);
     CHECK(st == SLM_OK, "greedy story: %s", err.message);
     const char *want = read_text("stories260K_greedy.txt");

@@ -34,9 +34,15 @@ slm_status slm_fail(slm_error *err, slm_status status, const char *fmt, ...) {
 
 slm_status slm_error_prefix(slm_error *err, const char *prefix) {
     if (!err) return SLM_ERR_INVALID_ARGUMENT;
-    char old[sizeof err->message];
-    memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    /* Shift the old message right, then write the prefix in front; the tail may be cut. */
+    size_t cap = sizeof err->message, p = strlen(prefix) + 2;
+    if (p >= cap) p = cap - 1;
+    size_t old = strnlen(err->message, cap - 1);
+    if (old > cap - 1 - p) old = cap - 1 - p;
+    memmove(err->message + p, err->message, old);
+    err->message[p + old] = '\0';
+    memcpy(err->message, prefix, p >= 2 ? p - 2 : 0);
+    if (p >= 2) memcpy(err->message + p - 2, ": ", 2);
     return err->status;
 }
 

@@ -4,6 +4,7 @@
 #define SLM_FORMATS_WEIGHTS_H
 
 #include "core/tensor.h"
+#include "formats/mapped_file.h"
 #include "slm.h"
 
 typedef struct slm_weights slm_weights;
@@ -34,6 +35,27 @@ const slm_tensor_view *slm_weights_at(const slm_weights *w, int i);
 /* Total bytes of tensor data. */
 size_t slm_weights_bytes(const slm_weights *w);
 void slm_weights_free(slm_weights *w);
+
+/* The largest power of two, at most 64, that divides every tensor's data
+ * address. safetensors only promises 1-byte alignment of the data relative
+ * to the file (our writer and the reference one give 8), so kernels must use
+ * unaligned loads unless this says otherwise. */
+size_t slm_weights_alignment(const slm_weights *w);
+
+/* ---- building a set: for the format readers (safetensors.c, llama2c.c) ---- */
+
+slm_weights *slm_weights_new(slm_error *err);
+/* Takes ownership of *file (zeroing it; the set unmaps it when freed).
+ * Returns the file's index in the set, or -1 with err set. */
+int slm_weights_adopt_file(slm_weights *w, slm_mapped_file *file, slm_error *err);
+const slm_mapped_file *slm_weights_file(const slm_weights *w, int file_index);
+/* Adds a view whose data lies inside file file_index; t->name is copied. */
+slm_status slm_weights_add(slm_weights *w, int file_index, const slm_tensor_view *t, slm_error *err);
+/* Builds the name index once the last tensor is added; a name added twice is
+ * an SLM_ERR_FORMAT naming the tensor and both files. slm_weights_find works after this. */
+slm_status slm_weights_index(slm_weights *w, slm_error *err);
+/* Index of the file a tensor of this set came from. */
+int slm_weights_file_of(const slm_weights *w, const slm_tensor_view *t);
 
 /* Reads a whole small file (config.json, tokenizer.json) into a NUL-terminated buffer. */
 char *slm_read_file(const char *path, size_t *len, slm_error *err);

@@ -71,7 +71,7 @@ static const char *family_name(const json_t *cfg) {
 }
 
 static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) {
-    char path[4096];
+    char path[4200]; /* a folder (up to 4096) plus a file name */
     snprintf(path, sizeof path, "%s/config.json", dir);
     json_t *cfg = load_json(path, err);
     if (!cfg) return err ? err->status : SLM_ERR_FORMAT;
@@ -126,7 +126,7 @@ static slm_status load_llama2c(slm_model *m, const char *file, slm_error *err) {
 
 /* Tokenizer files beside the weights: an HF folder's, or llama2.c's tok<vocab>.bin / tokenizer.bin. */
 static slm_status load_tokenizer(slm_model *m, const char *dir, int llama2c, slm_error *err) {
-    char path[4096];
+    char path[4200]; /* a folder (up to 4096) plus a file name */
     if (llama2c) {
         snprintf(path, sizeof path, "%s/tok%d.bin", dir, m->n_vocab);
         if (!is_file(path)) snprintf(path, sizeof path, "%s/tokenizer.bin", dir);

@@ -112,7 +112,7 @@ slm_status slm_generate(slm_session *session, const char *prompt, const slm_gene
         n_prompt = 1;
     }
     res.n_prompt_tokens = n_prompt > (size_t)INT32_MAX ? INT32_MAX : (int)n_prompt;
-    if (n_prompt >= (size_t)n_ctx) {
+    if (n_ctx <= 0 || n_prompt >= (size_t)n_ctx) {
         status = slm_fail(err, SLM_ERR_CONTEXT_FULL,
                           "prompt: %zu tokens leave no room in a context of %d tokens", n_prompt, n_ctx);
         goto done;

@@ -1,0 +1,485 @@
+/* kernels.c — matmul strategy, the scalar reference and kernels, and the
+ * element-wise operations every model family shares.
+ *
+ * slm_matmul picks one of two regimes:
+ *   decode  (T <= SLM_DECODE_MAX_T): memory-bound. Threads take contiguous
+ *           slices of n_out and stream their part of W exactly once, straight
+ *           from the mapped file, converting F16/BF16 in registers.
+ *   prefill (larger T): compute-bound. Threads take slices of n_out (or of T
+ *           when n_out is narrow). Each packs a k-block of one operand into
+ *           per-call scratch as f32 (converting F16/BF16 on the way) and runs
+ *           register-blocked tiles over it:
+ *             IN_OUT: C = x @ W, A = rows of x, B = a (kc, nr) panel of W rows.
+ *             OUT_IN: C^T = W @ x^T, A = rows of W, B = a (kc, nr) panel of x^T;
+ *                     the tile is written back transposed.
+ *           Mapped weights are never modified; the panels are scratch.
+ * The per-ISA tiles and streams live in kernels_avx2.c / kernels_avx512.c;
+ * the scalar versions below double as the fallback for any CPU. */
+#include "core/kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/kernels_isa.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
+/* k-block lengths: an IN_OUT panel of W is KC_IN_OUT x nr floats (64 KiB at
+ * nr = 64, in L2); OUT_IN tiles take KC_OUT_IN values of k at a time. */
+enum { KC_IN_OUT = 256, KC_OUT_IN = 512 };
+
+/* Below this many multiply-adds a matmul runs on the calling thread: waking
+ * the pool would cost more than it saves. */
+#define PARALLEL_MIN_WORK 32768.0
+
+static int min_int(int a, int b) {
+    return a < b ? a : b;
+}
+
+/* ---- the scalar reference ------------------------------------------------ */
+
+static float weight_at(const slm_matrix *W, int k, int n) {
+    size_t i = W->layout == SLM_LAYOUT_OUT_IN ? (size_t)n * (size_t)W->n_in + (size_t)k
+                                              : (size_t)k * (size_t)W->n_out + (size_t)n;
+    switch (W->dtype) {
+    case SLM_DTYPE_F16: return slm_f16_to_f32(((const uint16_t *)W->data)[i]);
+    case SLM_DTYPE_BF16: return slm_bf16_to_f32(((const uint16_t *)W->data)[i]);
+    default: return ((const float *)W->data)[i];
+    }
+}
+
+void slm_matmul_reference(float *y, const float *x, int T, const slm_matrix *W, const float *bias) {
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * (size_t)W->n_in;
+        for (int n = 0; n < W->n_out; n++) {
+            float acc = 0.0f;
+            for (int k = 0; k < W->n_in; k++) acc += xt[k] * weight_at(W, k, n);
+            y[(size_t)t * (size_t)W->n_out + (size_t)n] = acc + (bias ? bias[n] : 0.0f);
+        }
+    }
+}
+
+/* ---- scalar kernels (any CPU) ------------------------------------------- */
+
+static void scalar_convert(slm_dtype dtype, const void *src, float *dst, size_t n) {
+    slm_convert_to_f32(dtype, src, dst, n);
+}
+
+static void scalar_tile(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B, float *C,
+                        size_t ldc, const float *bias, int accumulate) {
+    enum { NR = 16 };
+    for (int m = 0; m < mr_used; m++) {
+        float acc[NR] = {0};
+        for (int k = 0; k < kc; k++) {
+            float a = A[(size_t)m * lda + (size_t)k];
+            for (int j = 0; j < NR; j++) acc[j] += a * B[(size_t)k * NR + (size_t)j];
+        }
+        float *c = C + (size_t)m * ldc;
+        for (int j = 0; j < ncols; j++) c[j] = (accumulate ? c[j] : bias ? bias[j] : 0.0f) + acc[j];
+    }
+}
+
+static void scalar_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
+                                   float *C, size_t ldc, const float *bias, int accumulate) {
+    enum { NR = 16 };
+    for (int m = 0; m < mr_used; m++) {
+        float acc[NR] = {0};
+        for (int k = 0; k < kc; k++) {
+            float a = A[(size_t)m * lda + (size_t)k];
+            for (int j = 0; j < NR; j++) acc[j] += a * B[(size_t)k * NR + (size_t)j];
+        }
+        for (int j = 0; j < ncols; j++) {
+            float *c = C + (size_t)j * ldc + (size_t)m;
+            *c = (accumulate ? *c : bias ? bias[m] : 0.0f) + acc[j];
+        }
+    }
+}
+
+/* Weights are converted in pieces of this many into a stack buffer. */
+enum { SCALAR_PIECE = 256 };
+
+static void scalar_decode_in_out(const slm_matmul_problem *p, int n0, int n1) {
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out, esz = slm_dtype_size(W->dtype);
+    float w[SCALAR_PIECE];
+    for (int t = 0; t < p->T; t++) {
+        float *y = p->y + (size_t)t * N;
+        const float *x = p->x + (size_t)t * K;
+        for (int n = n0; n < n1; n++) y[n] = p->bias ? p->bias[n] : 0.0f;
+        for (int nb = n0; nb < n1; nb += SCALAR_PIECE) {
+            int len = min_int(SCALAR_PIECE, n1 - nb);
+            for (size_t k = 0; k < K; k++) {
+                slm_convert_to_f32(W->dtype, (const char *)W->data + (k * N + (size_t)nb) * esz, w, (size_t)len);
+                for (int j = 0; j < len; j++) y[nb + j] += x[k] * w[j];
+            }
+        }
+    }
+}
+
+static void scalar_decode_out_in(const slm_matmul_problem *p, int n0, int n1) {
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out, esz = slm_dtype_size(W->dtype);
+    float w[SCALAR_PIECE];
+    for (int t = 0; t < p->T; t++) {
+        const float *x = p->x + (size_t)t * K;
+        for (int n = n0; n < n1; n++) {
+            float acc = 0.0f;
+            for (size_t kb = 0; kb < K; kb += SCALAR_PIECE) {
+                size_t len = K - kb < SCALAR_PIECE ? K - kb : SCALAR_PIECE;
+                slm_convert_to_f32(W->dtype, (const char *)W->data + ((size_t)n * K + kb) * esz, w, len);
+                for (size_t j = 0; j < len; j++) acc += x[kb + j] * w[j];
+            }
+            p->y[(size_t)t * N + (size_t)n] = acc + (p->bias ? p->bias[n] : 0.0f);
+        }
+    }
+}
+
+static float scalar_dot(const float *a, const float *b, int n) {
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++) acc += a[i] * b[i];
+    return acc;
+}
+
+static void scalar_axpy(float *y, float a, const float *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+static void scalar_add(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+const slm_kernels_table slm_kernels_scalar = {
+    .name = "scalar",
+    .mr = 4,
+    .nr = 16,
+    .tile = scalar_tile,
+    .tile_transposed = scalar_tile_transposed,
+    .decode_in_out = scalar_decode_in_out,
+    .decode_out_in = scalar_decode_out_in,
+    .convert = scalar_convert,
+    .dot = scalar_dot,
+    .axpy = scalar_axpy,
+    .add = scalar_add,
+};
+
+/* ---- choosing an instruction set, once ---------------------------------- */
+
+static int cpu_runs(const char *name) {
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    if (strcmp(name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (strcmp(name, "avx2") == 0) {
+        /* F16C from CPUID leaf 1 (ECX bit 29): not every compiler's __builtin_cpu_supports knows it. */
+        unsigned eax, ebx, ecx, edx;
+        int f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+        return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+#endif
+    return strcmp(name, "scalar") == 0;
+}
+
+const slm_kernels_table *slm_kernels_find(const char *name) {
+    static const slm_kernels_table *const all[] = {&slm_kernels_avx512, &slm_kernels_avx2, &slm_kernels_scalar};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i]->name, name) == 0) return cpu_runs(name) ? all[i] : NULL;
+    return NULL;
+}
+
+static pthread_once_t active_once = PTHREAD_ONCE_INIT;
+static const slm_kernels_table *active_table; /* written once, under active_once */
+
+static void choose_active(void) {
+    const char *wanted = getenv("SLM_KERNELS");
+    const slm_kernels_table *kt = wanted ? slm_kernels_find(wanted) : NULL;
+    if (!kt) kt = slm_kernels_find("avx512");
+    if (!kt) kt = slm_kernels_find("avx2");
+    if (!kt) kt = &slm_kernels_scalar;
+    active_table = kt;
+}
+
+const slm_kernels_table *slm_kernels_active(void) {
+    pthread_once(&active_once, choose_active);
+    return active_table;
+}
+
+const char *slm_kernels_isa(void) {
+    return slm_kernels_active()->name;
+}
+
+/* ---- prefill: packed panels and register tiles -------------------------- */
+
+/* Columns [n0, n1) of y = x @ W for an IN_OUT W (n_in rows of n_out).
+ * packed: KC_IN_OUT * nr floats, 64-byte aligned. */
+static void prefill_in_out(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
+                           float *packed) {
+    const slm_matrix *W = p->W;
+    const int K = W->n_in, N = W->n_out, nr = kt->nr, mr = kt->mr;
+    const size_t esz = slm_dtype_size(W->dtype);
+    for (int np = n0; np < n1; np += nr) {
+        int ncols = min_int(nr, n1 - np);
+        for (int kb = 0; kb < K; kb += KC_IN_OUT) {
+            int kc = min_int(KC_IN_OUT, K - kb);
+            for (int k = 0; k < kc; k++) {
+                float *row = packed + (size_t)k * (size_t)nr;
+                const char *src = (const char *)W->data + ((size_t)(kb + k) * (size_t)N + (size_t)np) * esz;
+                kt->convert(W->dtype, src, row, (size_t)ncols);
+                if (ncols < nr) memset(row + ncols, 0, (size_t)(nr - ncols) * sizeof(float));
+            }
+            for (int t0 = 0; t0 < p->T; t0 += mr) {
+                kt->tile(min_int(mr, p->T - t0), ncols, kc, p->x + (size_t)t0 * (size_t)K + (size_t)kb,
+                         (size_t)K, packed, p->y + (size_t)t0 * (size_t)N + (size_t)np, (size_t)N,
+                         p->bias ? p->bias + np : NULL, kb > 0);
+            }
+        }
+    }
+}
+
+/* Rows of W handled together in prefill_out_in; their results are staged in a
+ * small (nr, OUT_IN_BLOCK) buffer and copied to y in whole row segments. Writing
+ * tiles straight into y, transposed, strides through y by n_out floats, and
+ * when n_out * 4 is a multiple of 4 KiB (768, 2048, 3072...) every one of those
+ * writes lands in the same L1 set: twice as slow. */
+enum { OUT_IN_BLOCK = 48 };
+
+static size_t prefill_out_in_scratch(const slm_kernels_table *kt, int K) {
+    return (size_t)K * (size_t)kt->nr                 /* x^T panel */
+           + (size_t)kt->mr * (size_t)KC_OUT_IN       /* W rows as f32 */
+           + (size_t)kt->nr * (size_t)OUT_IN_BLOCK;   /* staged results */
+}
+
+/* Columns [n0, n1) of y = x @ W^T for an OUT_IN W (n_out rows of n_in), computed
+ * as y^T = W @ x^T, tiles of rows of W against a packed (n_in, nr) panel of x^T.
+ * scratch: prefill_out_in_scratch() floats, 64-byte aligned. */
+static void prefill_out_in(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
+                           float *scratch) {
+    const slm_matrix *W = p->W;
+    const int K = W->n_in, N = W->n_out, nr = kt->nr, mr = kt->mr;
+    const size_t esz = slm_dtype_size(W->dtype);
+    float *xt = scratch;                                        /* (K, nr) */
+    float *wrows = xt + (size_t)K * (size_t)nr;                 /* (mr, KC_OUT_IN) */
+    float *stage = wrows + (size_t)mr * (size_t)KC_OUT_IN;      /* (nr, OUT_IN_BLOCK) */
+    for (int tp = 0; tp < p->T; tp += nr) {
+        int tcols = min_int(nr, p->T - tp);
+        /* x^T panel, row by row of x so reads are contiguous. */
+        for (int j = 0; j < tcols; j++) {
+            const float *xr = p->x + (size_t)(tp + j) * (size_t)K;
+            for (int k = 0; k < K; k++) xt[(size_t)k * (size_t)nr + (size_t)j] = xr[k];
+        }
+        if (tcols < nr)
+            for (int k = 0; k < K; k++)
+                memset(xt + (size_t)k * (size_t)nr + tcols, 0, (size_t)(nr - tcols) * sizeof(float));
+        for (int mb = n0; mb < n1; mb += OUT_IN_BLOCK) {
+            int block_rows = min_int(OUT_IN_BLOCK, n1 - mb);
+            for (int kb = 0; kb < K; kb += KC_OUT_IN) {
+                int kc = min_int(KC_OUT_IN, K - kb);
+                for (int m0 = mb; m0 < mb + block_rows; m0 += mr) {
+                    int rows = min_int(mr, mb + block_rows - m0);
+                    const float *A;
+                    size_t lda;
+                    if (W->dtype == SLM_DTYPE_F32) {
+                        A = (const float *)W->data + (size_t)m0 * (size_t)K + (size_t)kb;
+                        lda = (size_t)K;
+                    } else {
+                        for (int r = 0; r < rows; r++)
+                            kt->convert(W->dtype,
+                                        (const char *)W->data + ((size_t)(m0 + r) * (size_t)K + (size_t)kb) * esz,
+                                        wrows + (size_t)r * (size_t)kc, (size_t)kc);
+                        A = wrows;
+                        lda = (size_t)kc;
+                    }
+                    kt->tile_transposed(rows, tcols, kc, A, lda, xt + (size_t)kb * (size_t)nr, stage + (m0 - mb),
+                                        OUT_IN_BLOCK, p->bias ? p->bias + m0 : NULL, kb > 0);
+                }
+            }
+            for (int j = 0; j < tcols; j++)
+                memcpy(p->y + (size_t)(tp + j) * (size_t)N + (size_t)mb, stage + (size_t)j * OUT_IN_BLOCK,
+                       (size_t)block_rows * sizeof(float));
+        }
+    }
+}
+
+/* ---- splitting a matmul across the pool --------------------------------- */
+
+typedef struct {
+    const slm_kernels_table *kt;
+    slm_matmul_problem p;
+    int decode;
+    int split_rows;    /* 1: tasks take slices of T, 0: slices of n_out */
+    int unit, n_units; /* slices are whole units (columns, or rows of x) */
+    float *scratch;    /* n_tasks * scratch_floats, or NULL: prefill falls back to decode kernels */
+    size_t scratch_floats;
+} matmul_job;
+
+static void matmul_task(void *ctx, int task, int n_tasks) {
+    const matmul_job *job = ctx;
+    int u0 = (int)((long long)job->n_units * task / n_tasks);
+    int u1 = (int)((long long)job->n_units * (task + 1) / n_tasks);
+    slm_matmul_problem p = job->p;
+    int n0 = 0, n1 = p.W->n_out;
+    if (job->split_rows) {
+        int t0 = u0 * job->unit, t1 = min_int(u1 * job->unit, p.T);
+        if (t0 >= t1) return;
+        p.x += (size_t)t0 * (size_t)p.W->n_in;
+        p.y += (size_t)t0 * (size_t)p.W->n_out;
+        p.T = t1 - t0;
+    } else {
+        n0 = u0 * job->unit;
+        n1 = min_int(u1 * job->unit, p.W->n_out);
+        if (n0 >= n1) return;
+    }
+    int in_out = p.W->layout == SLM_LAYOUT_IN_OUT;
+    if (job->decode || !job->scratch) {
+        if (in_out) job->kt->decode_in_out(&p, n0, n1);
+        else job->kt->decode_out_in(&p, n0, n1);
+    } else {
+        float *scratch = job->scratch + (size_t)task * job->scratch_floats;
+        if (in_out) prefill_in_out(job->kt, &p, n0, n1, scratch);
+        else prefill_out_in(job->kt, &p, n0, n1, scratch);
+    }
+}
+
+void slm_matmul_with(const slm_kernels_table *kt, slm_thread_pool *pool, float *y, const float *x, int T,
+                     const slm_matrix *W, const float *bias) {
+    const int K = W->n_in, N = W->n_out;
+    if (T <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int t = 0; t < T; t++)
+            for (int n = 0; n < N; n++) y[(size_t)t * (size_t)N + (size_t)n] = bias ? bias[n] : 0.0f;
+        return;
+    }
+    matmul_job job = {.kt = kt, .p = {y, x, T, W, bias}, .decode = T <= SLM_DECODE_MAX_T};
+
+    int n_threads = slm_thread_pool_size(pool);
+    if ((double)T * K * N < PARALLEL_MIN_WORK) n_threads = 1;
+    if (job.decode) {
+        job.unit = 16; /* a cache line of y */
+    } else if (W->layout == SLM_LAYOUT_IN_OUT) {
+        job.unit = kt->nr;
+    } else {
+        job.unit = OUT_IN_BLOCK; /* whole tiles, and whole cache lines of y rows */
+    }
+    job.n_units = (N + job.unit - 1) / job.unit;
+    if (!job.decode && job.n_units < n_threads && T >= 2 * kt->mr * n_threads) {
+        /* Narrow W, many rows: give each thread a slice of x instead. */
+        job.split_rows = 1;
+        job.unit = kt->mr;
+        job.n_units = (T + job.unit - 1) / job.unit;
+    }
+    int n_tasks = min_int(n_threads, job.n_units);
+
+    if (!job.decode) {
+        job.scratch_floats = W->layout == SLM_LAYOUT_IN_OUT ? (size_t)KC_IN_OUT * (size_t)kt->nr
+                                                            : prefill_out_in_scratch(kt, K);
+        void *mem = NULL;
+        if (posix_memalign(&mem, 64, (size_t)n_tasks * job.scratch_floats * sizeof(float)) == 0)
+            job.scratch = mem;
+        /* On failure scratch stays NULL and the decode kernels do the work, slower but right. */
+    }
+    slm_thread_pool_run(n_tasks > 1 ? pool : NULL, matmul_task, &job, n_tasks);
+    free(job.scratch);
+}
+
+void slm_matmul(slm_thread_pool *pool, float *y, const float *x, int T, const slm_matrix *W, const float *bias) {
+    slm_matmul_with(slm_kernels_active(), pool, y, x, T, W, bias);
+}
+
+void slm_matrix_row(const slm_matrix *W, int r, float *out) {
+    const size_t esz = slm_dtype_size(W->dtype);
+    if (W->layout == SLM_LAYOUT_OUT_IN) {
+        slm_kernels_active()->convert(W->dtype, (const char *)W->data + (size_t)r * (size_t)W->n_in * esz, out,
+                                      (size_t)W->n_in);
+    } else { /* row r of the logical (n_out, n_in) matrix is column r of the stored one */
+        for (int k = 0; k < W->n_in; k++) out[k] = weight_at(W, k, r);
+    }
+}
+
+/* ---- element-wise and row-wise operations -------------------------------- */
+/* These follow PyTorch's float32 formulas; statistics are summed in double,
+ * which agrees with PyTorch to within float rounding. */
+
+void slm_layernorm(float *out, const float *x, const float *weight, const float *bias, int T, int C,
+                   float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)C;
+        float *o = out + (size_t)t * (size_t)C;
+        double sum = 0.0;
+        for (int c = 0; c < C; c++) sum += xr[c];
+        double mean = sum / C;
+        double var = 0.0; /* biased, as torch.nn.LayerNorm */
+        for (int c = 0; c < C; c++) {
+            double d = xr[c] - mean;
+            var += d * d;
+        }
+        var /= C;
+        double rstd = 1.0 / sqrt(var + (double)eps);
+        for (int c = 0; c < C; c++) {
+            float normed = (float)((xr[c] - mean) * rstd);
+            o[c] = normed * weight[c] + (bias ? bias[c] : 0.0f);
+        }
+    }
+}
+
+void slm_rmsnorm(float *out, const float *x, const float *weight, int T, int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)C;
+        float *o = out + (size_t)t * (size_t)C;
+        double sum_sq = 0.0;
+        for (int c = 0; c < C; c++) sum_sq += (double)xr[c] * xr[c];
+        float rstd = (float)(1.0 / sqrt(sum_sq / C + (double)eps));
+        for (int c = 0; c < C; c++) o[c] = weight[c] * (xr[c] * rstd); /* as HF: weight * (x * rsqrt) */
+    }
+}
+
+void slm_gelu_tanh(float *x, size_t n) {
+    const float sqrt_2_over_pi = 0.7978845608028654f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(sqrt_2_over_pi * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void slm_gelu_erf(float *x, size_t n) {
+    const float sqrt_half = 0.7071067811865476f;
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = v * 0.5f * (1.0f + erff(v * sqrt_half));
+    }
+}
+
+void slm_silu_mul(float *gate, const float *up, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void slm_softmax(float *x, int n) {
+    if (n <= 0) return;
+    float max = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > max) max = x[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void slm_add(float *y, const float *x, size_t n) {
+    slm_kernels_active()->add(y, x, n);
+}
+
+float slm_dot(const float *a, const float *b, int n) {
+    return slm_kernels_active()->dot(a, b, n);
+}
+
+void slm_axpy(float *y, float a, const float *x, int n) {
+    slm_kernels_active()->axpy(y, a, x, n);
+}

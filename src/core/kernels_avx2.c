@@ -1,0 +1,311 @@
+/* kernels_avx2.c — the AVX2 + FMA + F16C kernels behind slm_matmul, for CPUs
+ * without AVX-512.
+ *
+ * Same shapes as kernels_avx512.c at half the width: the prefill tile is 6
+ * rows of A x 16 columns of B = 12 ymm accumulators; decode streams 8 columns
+ * (or 8 values of k) at a time. AVX2 has no masked loads for 16-bit data, so
+ * tails go through short scalar loops. */
+#include "core/kernels_isa.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+
+#define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+enum { MR = 6, NR = 16 };
+
+/* 8 weights starting at element i of W's data, as f32. */
+TARGET_AVX2 ALWAYS_INLINE __m256 load_weights(const slm_dtype dtype, const void *data, size_t i) {
+    if (dtype == SLM_DTYPE_F32) return _mm256_loadu_ps((const float *)data + i);
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)data + i));
+    if (dtype == SLM_DTYPE_F16) return _mm256_cvtph_ps(h);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+ALWAYS_INLINE float weight_scalar(const slm_dtype dtype, const void *data, size_t i) {
+    if (dtype == SLM_DTYPE_F32) return ((const float *)data)[i];
+    if (dtype == SLM_DTYPE_F16) return slm_f16_to_f32(((const uint16_t *)data)[i]);
+    return slm_bf16_to_f32(((const uint16_t *)data)[i]);
+}
+
+TARGET_AVX2 ALWAYS_INLINE float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* ---- prefill tiles ------------------------------------------------------- */
+
+TARGET_AVX2 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int kc, const float *A, size_t lda,
+                                       const float *B, float *C, size_t ldc, const float *bias, int accumulate,
+                                       int transposed) {
+    const float *a[MR];
+    __m256 acc[MR][2];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        a[m] = A + (size_t)(m < mr_used ? m : mr_used - 1) * lda;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) acc[m][v] = _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        __m256 b[2];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) b[v] = _mm256_load_ps(B + (size_t)k * NR + (size_t)(8 * v));
+#pragma GCC unroll 6
+        for (int m = 0; m < MR; m++) {
+            __m256 am = _mm256_broadcast_ss(a[m] + k);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) acc[m][v] = _mm256_fmadd_ps(am, b[v], acc[m][v]);
+        }
+    }
+    float lanes[8];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        if (m >= mr_used) break;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            int nj = ncols - 8 * v < 8 ? ncols - 8 * v : 8;
+            if (!transposed && nj == 8) {
+                float *c = C + (size_t)m * ldc + (size_t)(8 * v);
+                __m256 base = accumulate ? _mm256_loadu_ps(c) : bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+                _mm256_storeu_ps(c, _mm256_add_ps(base, acc[m][v]));
+                continue;
+            }
+            _mm256_storeu_ps(lanes, acc[m][v]);
+            for (int j = 0; j < nj; j++) {
+                float *c;
+                float b;
+                if (transposed) {
+                    c = C + (size_t)(8 * v + j) * ldc + (size_t)m;
+                    b = bias ? bias[m] : 0.0f;
+                } else {
+                    c = C + (size_t)m * ldc + (size_t)(8 * v + j);
+                    b = bias ? bias[8 * v + j] : 0.0f;
+                }
+                *c = (accumulate ? *c : b) + lanes[j];
+            }
+        }
+    }
+}
+
+TARGET_AVX2 static void avx2_tile(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
+                                  float *C, size_t ldc, const float *bias, int accumulate) {
+    if (ncols > 8) tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
+    else tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
+}
+
+TARGET_AVX2 static void avx2_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda,
+                                             const float *B, float *C, size_t ldc, const float *bias,
+                                             int accumulate) {
+    if (ncols > 8) tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
+    else tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
+}
+
+/* ---- decode -------------------------------------------------------------- */
+
+enum { DECODE_COLUMN_BLOCK = 1024 };
+
+/* Decode streams several short runs of W at once; prefetching the next rows
+ * into L2 keeps more misses in flight than the hardware prefetchers do alone.
+ * Prefetches never fault, so running past the end of W is harmless. */
+enum { PREFETCH_ROWS = 8 };
+
+TARGET_AVX2 ALWAYS_INLINE void prefetch_weights(const slm_dtype dtype, const void *data, size_t i) {
+    _mm_prefetch((const char *)data + i * (dtype == SLM_DTYPE_F32 ? 4 : 2), _MM_HINT_T1);
+}
+
+/* Rows t0 .. t0+TN-1 of y, columns [n0, n1), for an IN_OUT W: for each group of
+ * 4 rows k of W, y[t][n] += x[t][k..k+3] . W[k..k+3][n], 8 columns at a time. */
+TARGET_AVX2 ALWAYS_INLINE void decode_in_out_rows(const slm_dtype dtype, const int TN, const slm_matmul_problem *p,
+                                                  int t0, int n0, int n1) {
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out;
+    for (int nb = n0; nb < n1; nb += DECODE_COLUMN_BLOCK) {
+        int ne = nb + DECODE_COLUMN_BLOCK < n1 ? nb + DECODE_COLUMN_BLOCK : n1;
+        for (int t = 0; t < TN; t++)
+            for (int n = nb; n < ne; n++) p->y[(size_t)(t0 + t) * N + (size_t)n] = p->bias ? p->bias[n] : 0.0f;
+        for (size_t k = 0; k < K; k += 4) {
+            size_t rows[4];
+            float xs[4][4];
+            for (int j = 0; j < 4; j++) {
+                rows[j] = (k + (size_t)j < K ? k + (size_t)j : k) * N;
+                for (int t = 0; t < TN; t++)
+                    xs[t][j] = k + (size_t)j < K ? p->x[(size_t)(t0 + t) * K + k + (size_t)j] : 0.0f;
+            }
+            int n = nb;
+            for (; n + 8 <= ne; n += 8) {
+                __m256 w[4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    prefetch_weights(dtype, W->data, rows[j] + PREFETCH_ROWS * N + (size_t)n);
+                    w[j] = load_weights(dtype, W->data, rows[j] + (size_t)n);
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) {
+                    float *y = p->y + (size_t)(t0 + t) * N + n;
+                    __m256 lo = _mm256_fmadd_ps(_mm256_broadcast_ss(&xs[t][1]), w[1],
+                                                _mm256_mul_ps(_mm256_broadcast_ss(&xs[t][0]), w[0]));
+                    __m256 hi = _mm256_fmadd_ps(_mm256_broadcast_ss(&xs[t][3]), w[3],
+                                                _mm256_mul_ps(_mm256_broadcast_ss(&xs[t][2]), w[2]));
+                    _mm256_storeu_ps(y, _mm256_add_ps(_mm256_loadu_ps(y), _mm256_add_ps(lo, hi)));
+                }
+            }
+            for (; n < ne; n++) {
+                float w[4];
+                for (int j = 0; j < 4; j++) w[j] = weight_scalar(dtype, W->data, rows[j] + (size_t)n);
+                for (int t = 0; t < TN; t++) {
+                    float s = 0.0f;
+                    for (int j = 0; j < 4; j++) s += xs[t][j] * w[j];
+                    p->y[(size_t)(t0 + t) * N + (size_t)n] += s;
+                }
+            }
+        }
+    }
+}
+
+TARGET_AVX2 ALWAYS_INLINE void decode_in_out_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0, int n1) {
+    for (int t0 = 0; t0 < p->T; t0 += 4) {
+        switch (p->T - t0) {
+        case 1: decode_in_out_rows(dtype, 1, p, t0, n0, n1); break;
+        case 2: decode_in_out_rows(dtype, 2, p, t0, n0, n1); break;
+        case 3: decode_in_out_rows(dtype, 3, p, t0, n0, n1); break;
+        default: decode_in_out_rows(dtype, 4, p, t0, n0, n1); break;
+        }
+    }
+}
+
+TARGET_AVX2 static void avx2_decode_in_out(const slm_matmul_problem *p, int n0, int n1) {
+    switch (p->W->dtype) {
+    case SLM_DTYPE_F16: decode_in_out_dtype(SLM_DTYPE_F16, p, n0, n1); break;
+    case SLM_DTYPE_BF16: decode_in_out_dtype(SLM_DTYPE_BF16, p, n0, n1); break;
+    default: decode_in_out_dtype(SLM_DTYPE_F32, p, n0, n1); break;
+    }
+}
+
+/* y[t0+t][n..n+RN-1] for TN rows of x: RN rows of an OUT_IN W dotted with TN
+ * rows of x at once (8 accumulators), k vectorised; rows past n1 repeat n1-1. */
+TARGET_AVX2 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const int TN, const slm_matmul_problem *p,
+                                                  int t0, int n0, int n1) {
+    const int RN = TN <= 2 ? 8 / TN : 2;
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out;
+    const float *x = p->x + (size_t)t0 * K;
+    for (int n = n0; n < n1; n += RN) {
+        size_t row[8];
+        __m256 acc[8][4];
+#pragma GCC unroll 8
+        for (int r = 0; r < RN; r++) {
+            row[r] = (size_t)(n + r < n1 ? n + r : n1 - 1) * K;
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) acc[r][t] = _mm256_setzero_ps();
+        }
+        size_t k = 0;
+        for (; k + 8 <= K; k += 8) {
+            __m256 xv[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) xv[t] = _mm256_loadu_ps(x + (size_t)t * K + k);
+#pragma GCC unroll 8
+            for (int r = 0; r < RN; r++) {
+                prefetch_weights(dtype, W->data, row[r] + 2 * (size_t)RN * K + k); /* two groups of rows ahead */
+                __m256 w = load_weights(dtype, W->data, row[r] + k);
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) acc[r][t] = _mm256_fmadd_ps(w, xv[t], acc[r][t]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < RN; r++) {
+            if (n + r >= n1) break;
+            float b = p->bias ? p->bias[n + r] : 0.0f;
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) {
+                float s = hsum(acc[r][t]);
+                for (size_t kk = k; kk < K; kk++) s += x[(size_t)t * K + kk] * weight_scalar(dtype, W->data, row[r] + kk);
+                p->y[(size_t)(t0 + t) * N + (size_t)(n + r)] = s + b;
+            }
+        }
+    }
+}
+
+TARGET_AVX2 ALWAYS_INLINE void decode_out_in_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0, int n1) {
+    for (int t0 = 0; t0 < p->T; t0 += 4) {
+        switch (p->T - t0) {
+        case 1: decode_out_in_rows(dtype, 1, p, t0, n0, n1); break;
+        case 2: decode_out_in_rows(dtype, 2, p, t0, n0, n1); break;
+        case 3: decode_out_in_rows(dtype, 3, p, t0, n0, n1); break;
+        default: decode_out_in_rows(dtype, 4, p, t0, n0, n1); break;
+        }
+    }
+}
+
+TARGET_AVX2 static void avx2_decode_out_in(const slm_matmul_problem *p, int n0, int n1) {
+    switch (p->W->dtype) {
+    case SLM_DTYPE_F16: decode_out_in_dtype(SLM_DTYPE_F16, p, n0, n1); break;
+    case SLM_DTYPE_BF16: decode_out_in_dtype(SLM_DTYPE_BF16, p, n0, n1); break;
+    default: decode_out_in_dtype(SLM_DTYPE_F32, p, n0, n1); break;
+    }
+}
+
+/* ---- conversion and vector helpers --------------------------------------- */
+
+TARGET_AVX2 ALWAYS_INLINE void convert_dtype(const slm_dtype dtype, const void *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load_weights(dtype, src, i));
+    for (; i < n; i++) dst[i] = weight_scalar(dtype, src, i);
+}
+
+TARGET_AVX2 static void avx2_convert(slm_dtype dtype, const void *src, float *dst, size_t n) {
+    switch (dtype) {
+    case SLM_DTYPE_F16: convert_dtype(SLM_DTYPE_F16, src, dst, n); break;
+    case SLM_DTYPE_BF16: convert_dtype(SLM_DTYPE_BF16, src, dst, n); break;
+    default: convert_dtype(SLM_DTYPE_F32, src, dst, n); break;
+    }
+}
+
+TARGET_AVX2 static float avx2_dot(const float *a, const float *b, int n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float s = hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+TARGET_AVX2 static void avx2_axpy(float *y, float a, const float *x, int n) {
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+TARGET_AVX2 static void avx2_add(float *y, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(x + i)));
+    for (; i < n; i++) y[i] += x[i];
+}
+
+const slm_kernels_table slm_kernels_avx2 = {
+    .name = "avx2",
+    .mr = MR,
+    .nr = NR,
+    .tile = avx2_tile,
+    .tile_transposed = avx2_tile_transposed,
+    .decode_in_out = avx2_decode_in_out,
+    .decode_out_in = avx2_decode_out_in,
+    .convert = avx2_convert,
+    .dot = avx2_dot,
+    .axpy = avx2_axpy,
+    .add = avx2_add,
+};
+
+#else /* not x86-64: the table exists so kernels.c links; slm_kernels_find never returns it */
+
+const slm_kernels_table slm_kernels_avx2 = {.name = "avx2"};
+
+#endif

@@ -1,0 +1,373 @@
+/* kernels_avx512.c — the AVX-512 (F, BW, VL, DQ) kernels behind slm_matmul.
+ *
+ * Compiled with plain flags: every function carries a target attribute and is
+ * only called after kernels.c has checked the CPU. Weights are F32, F16
+ * (vcvtph2ps) or BF16 (a 16-bit shift), always converted to f32 in registers;
+ * all arithmetic is f32 FMA.
+ *
+ * Prefill tile: 6 rows of A x up to 64 columns of B = 24 zmm accumulators,
+ * one broadcast of A and four loads of B per k. Decode streams rows of W with
+ * 16-wide vectors and handles tails with masks. */
+#include "core/kernels_isa.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+
+#include <immintrin.h>
+
+#define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+enum { MR = 6, NR = 64 };
+
+TARGET_AVX512 ALWAYS_INLINE __mmask16 tail_mask(int n) {
+    return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u);
+}
+
+/* 16 weights starting at element i of W's data, as f32, lanes outside mask zero. */
+TARGET_AVX512 ALWAYS_INLINE __m512 load_weights(const slm_dtype dtype, const void *data, size_t i, __mmask16 mask) {
+    if (dtype == SLM_DTYPE_F32) return _mm512_maskz_loadu_ps(mask, (const float *)data + i);
+    __m256i h = _mm256_maskz_loadu_epi16(mask, (const uint16_t *)data + i);
+    if (dtype == SLM_DTYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+TARGET_AVX512 ALWAYS_INLINE __m512 load_weights_full(const slm_dtype dtype, const void *data, size_t i) {
+    if (dtype == SLM_DTYPE_F32) return _mm512_loadu_ps((const float *)data + i);
+    __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)data + i));
+    if (dtype == SLM_DTYPE_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Decode streams several short runs of W at once (4 rows, or 4 row segments),
+ * which the hardware prefetchers pick up late; fetching the next group of rows
+ * while this one is summed keeps more misses in flight. Prefetches never fault,
+ * so running past the end of W is harmless. */
+enum { PREFETCH_ROWS = 8 };
+
+TARGET_AVX512 ALWAYS_INLINE void prefetch_weights(const slm_dtype dtype, const void *data, size_t i) {
+    _mm_prefetch((const char *)data + i * (dtype == SLM_DTYPE_F32 ? 4 : 2), _MM_HINT_T1);
+}
+
+/* ---- prefill tiles ------------------------------------------------------- */
+
+/* acc[m][v] = sum over k of A[m][k] * B[k][16v .. 16v+15] for MR rows (rows past
+ * mr_used repeat the last one and are not stored) and NV vectors of B. */
+TARGET_AVX512 ALWAYS_INLINE void tile_product(const int NV, int mr_used, int kc, const float *A, size_t lda,
+                                              const float *B, __m512 acc[MR][4]) {
+    const float *a[MR];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) a[m] = A + (size_t)(m < mr_used ? m : mr_used - 1) * lda;
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[m][v] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        __m512 b[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) b[v] = _mm512_load_ps(B + (size_t)k * NR + (size_t)(16 * v));
+#pragma GCC unroll 6
+        for (int m = 0; m < MR; m++) {
+            __m512 am = _mm512_set1_ps(a[m][k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[m][v] = _mm512_fmadd_ps(am, b[v], acc[m][v]);
+        }
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void tile_store(const int NV, int mr_used, int ncols, float *C, size_t ldc,
+                                            const float *bias, int accumulate, __m512 acc[MR][4]) {
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        if (m >= mr_used) break;
+        float *c = C + (size_t)m * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            __mmask16 mask = tail_mask(ncols - 16 * v);
+            __m512 base = accumulate ? _mm512_maskz_loadu_ps(mask, c + 16 * v)
+                          : bias     ? _mm512_maskz_loadu_ps(mask, bias + 16 * v)
+                                     : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(c + 16 * v, mask, _mm512_add_ps(base, acc[m][v]));
+        }
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void tile_store_transposed(const int NV, int mr_used, int ncols, float *C, size_t ldc,
+                                                       const float *bias, int accumulate, __m512 acc[MR][4]) {
+    float lanes[16];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) {
+        if (m >= mr_used) break;
+        float b = bias ? bias[m] : 0.0f;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            _mm512_storeu_ps(lanes, acc[m][v]);
+            int nj = ncols - 16 * v < 16 ? ncols - 16 * v : 16;
+            float *c = C + (size_t)(16 * v) * ldc + (size_t)m;
+            for (int j = 0; j < nj; j++) c[(size_t)j * ldc] = (accumulate ? c[(size_t)j * ldc] : b) + lanes[j];
+        }
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int kc, const float *A, size_t lda,
+                                         const float *B, float *C, size_t ldc, const float *bias, int accumulate,
+                                         int transposed) {
+    __m512 acc[MR][4];
+    tile_product(NV, mr_used, kc, A, lda, B, acc);
+    if (transposed) tile_store_transposed(NV, mr_used, ncols, C, ldc, bias, accumulate, acc);
+    else tile_store(NV, mr_used, ncols, C, ldc, bias, accumulate, acc);
+}
+
+TARGET_AVX512 static void tile_dispatch(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
+                                        float *C, size_t ldc, const float *bias, int accumulate, int transposed) {
+    switch ((ncols + 15) / 16) {
+    case 1: tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
+    case 2: tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
+    case 3: tile_nv(3, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
+    default: tile_nv(4, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
+    }
+}
+
+TARGET_AVX512 static void avx512_tile(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
+                                      float *C, size_t ldc, const float *bias, int accumulate) {
+    tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
+}
+
+TARGET_AVX512 static void avx512_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda,
+                                                 const float *B, float *C, size_t ldc, const float *bias,
+                                                 int accumulate) {
+    tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
+}
+
+/* ---- decode: IN_OUT ------------------------------------------------------ */
+
+/* Columns of y handled per sweep over k: y stays in L1 while W streams past. */
+enum { DECODE_COLUMN_BLOCK = 1024 };
+
+/* Rows t0 .. t0+TN-1 of y, columns [n0, n1): for each group of 4 rows k of W,
+ * y[t][n] += x[t][k..k+3] . W[k..k+3][n], 16 columns at a time. */
+TARGET_AVX512 ALWAYS_INLINE void decode_in_out_rows(const slm_dtype dtype, const int TN, const slm_matmul_problem *p,
+                                                    int t0, int n0, int n1) {
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out;
+    for (int nb = n0; nb < n1; nb += DECODE_COLUMN_BLOCK) {
+        int ne = nb + DECODE_COLUMN_BLOCK < n1 ? nb + DECODE_COLUMN_BLOCK : n1;
+#pragma GCC unroll 4
+        for (int t = 0; t < TN; t++) {
+            float *y = p->y + (size_t)(t0 + t) * N;
+            for (int n = nb; n < ne; n += 16) {
+                __mmask16 mask = tail_mask(ne - n);
+                __m512 b = p->bias ? _mm512_maskz_loadu_ps(mask, p->bias + n) : _mm512_setzero_ps();
+                _mm512_mask_storeu_ps(y + n, mask, b);
+            }
+        }
+        for (size_t k = 0; k < K; k += 4) {
+            size_t rows[4];
+            __m512 xb[4][4];
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) rows[j] = (k + (size_t)j < K ? k + (size_t)j : k) * N;
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++)
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++)
+                    xb[t][j] = _mm512_set1_ps(k + (size_t)j < K ? p->x[(size_t)(t0 + t) * K + k + (size_t)j] : 0.0f);
+            int n = nb;
+            for (; n + 16 <= ne; n += 16) {
+                __m512 w[4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    prefetch_weights(dtype, W->data, rows[j] + PREFETCH_ROWS * N + (size_t)n);
+                    w[j] = load_weights_full(dtype, W->data, rows[j] + (size_t)n);
+                }
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) {
+                    float *y = p->y + (size_t)(t0 + t) * N + n;
+                    __m512 lo = _mm512_fmadd_ps(xb[t][1], w[1], _mm512_mul_ps(xb[t][0], w[0]));
+                    __m512 hi = _mm512_fmadd_ps(xb[t][3], w[3], _mm512_mul_ps(xb[t][2], w[2]));
+                    _mm512_storeu_ps(y, _mm512_add_ps(_mm512_loadu_ps(y), _mm512_add_ps(lo, hi)));
+                }
+            }
+            if (n < ne) {
+                __mmask16 mask = tail_mask(ne - n);
+                __m512 w[4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) w[j] = load_weights(dtype, W->data, rows[j] + (size_t)n, mask);
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) {
+                    float *y = p->y + (size_t)(t0 + t) * N + n;
+                    __m512 lo = _mm512_fmadd_ps(xb[t][1], w[1], _mm512_mul_ps(xb[t][0], w[0]));
+                    __m512 hi = _mm512_fmadd_ps(xb[t][3], w[3], _mm512_mul_ps(xb[t][2], w[2]));
+                    _mm512_mask_storeu_ps(y, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y), _mm512_add_ps(lo, hi)));
+                }
+            }
+        }
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void decode_in_out_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0,
+                                                     int n1) {
+    for (int t0 = 0; t0 < p->T; t0 += 4) {
+        switch (p->T - t0) {
+        case 1: decode_in_out_rows(dtype, 1, p, t0, n0, n1); break;
+        case 2: decode_in_out_rows(dtype, 2, p, t0, n0, n1); break;
+        case 3: decode_in_out_rows(dtype, 3, p, t0, n0, n1); break;
+        default: decode_in_out_rows(dtype, 4, p, t0, n0, n1); break;
+        }
+    }
+}
+
+TARGET_AVX512 static void avx512_decode_in_out(const slm_matmul_problem *p, int n0, int n1) {
+    switch (p->W->dtype) {
+    case SLM_DTYPE_F16: decode_in_out_dtype(SLM_DTYPE_F16, p, n0, n1); break;
+    case SLM_DTYPE_BF16: decode_in_out_dtype(SLM_DTYPE_BF16, p, n0, n1); break;
+    default: decode_in_out_dtype(SLM_DTYPE_F32, p, n0, n1); break;
+    }
+}
+
+/* ---- decode: OUT_IN ------------------------------------------------------ */
+
+/* y[t0+t][n..n+RN-1] for TN rows of x: RN rows of W dotted with TN rows of x
+ * at once, k vectorised, reduced at the end; RN * TN <= 16 accumulators. Rows
+ * of W past n1 repeat n1-1. */
+TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const int TN, const slm_matmul_problem *p,
+                                                    int t0, int n0, int n1) {
+    const int RN = TN <= 2 ? 8 : 4;
+    const slm_matrix *W = p->W;
+    const size_t K = (size_t)W->n_in, N = (size_t)W->n_out;
+    const float *x = p->x + (size_t)t0 * K;
+    for (int n = n0; n < n1; n += RN) {
+        size_t row[8];
+        __m512 acc[8][4];
+#pragma GCC unroll 8
+        for (int r = 0; r < RN; r++) {
+            row[r] = (size_t)(n + r < n1 ? n + r : n1 - 1) * K;
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) acc[r][t] = _mm512_setzero_ps();
+        }
+        size_t k = 0;
+        for (; k + 16 <= K; k += 16) {
+            __m512 xv[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) xv[t] = _mm512_loadu_ps(x + (size_t)t * K + k);
+#pragma GCC unroll 8
+            for (int r = 0; r < RN; r++) {
+                prefetch_weights(dtype, W->data, row[r] + 2 * RN * K + k); /* two groups of rows ahead */
+                __m512 w = load_weights_full(dtype, W->data, row[r] + k);
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) acc[r][t] = _mm512_fmadd_ps(w, xv[t], acc[r][t]);
+            }
+        }
+        if (k < K) {
+            __mmask16 mask = tail_mask((int)(K - k));
+            __m512 xv[4];
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) xv[t] = _mm512_maskz_loadu_ps(mask, x + (size_t)t * K + k);
+#pragma GCC unroll 8
+            for (int r = 0; r < RN; r++) {
+                __m512 w = load_weights(dtype, W->data, row[r] + k, mask);
+#pragma GCC unroll 4
+                for (int t = 0; t < TN; t++) acc[r][t] = _mm512_fmadd_ps(w, xv[t], acc[r][t]);
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < RN; r++) {
+            if (n + r >= n1) break;
+            float b = p->bias ? p->bias[n + r] : 0.0f;
+#pragma GCC unroll 4
+            for (int t = 0; t < TN; t++) p->y[(size_t)(t0 + t) * N + (size_t)(n + r)] = _mm512_reduce_add_ps(acc[r][t]) + b;
+        }
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void decode_out_in_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0,
+                                                     int n1) {
+    for (int t0 = 0; t0 < p->T; t0 += 4) {
+        switch (p->T - t0) {
+        case 1: decode_out_in_rows(dtype, 1, p, t0, n0, n1); break;
+        case 2: decode_out_in_rows(dtype, 2, p, t0, n0, n1); break;
+        case 3: decode_out_in_rows(dtype, 3, p, t0, n0, n1); break;
+        default: decode_out_in_rows(dtype, 4, p, t0, n0, n1); break;
+        }
+    }
+}
+
+TARGET_AVX512 static void avx512_decode_out_in(const slm_matmul_problem *p, int n0, int n1) {
+    switch (p->W->dtype) {
+    case SLM_DTYPE_F16: decode_out_in_dtype(SLM_DTYPE_F16, p, n0, n1); break;
+    case SLM_DTYPE_BF16: decode_out_in_dtype(SLM_DTYPE_BF16, p, n0, n1); break;
+    default: decode_out_in_dtype(SLM_DTYPE_F32, p, n0, n1); break;
+    }
+}
+
+/* ---- conversion and vector helpers --------------------------------------- */
+
+TARGET_AVX512 ALWAYS_INLINE void convert_dtype(const slm_dtype dtype, const void *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, load_weights_full(dtype, src, i));
+    if (i < n) {
+        __mmask16 mask = tail_mask((int)(n - i));
+        _mm512_mask_storeu_ps(dst + i, mask, load_weights(dtype, src, i, mask));
+    }
+}
+
+TARGET_AVX512 static void avx512_convert(slm_dtype dtype, const void *src, float *dst, size_t n) {
+    switch (dtype) {
+    case SLM_DTYPE_F16: convert_dtype(SLM_DTYPE_F16, src, dst, n); break;
+    case SLM_DTYPE_BF16: convert_dtype(SLM_DTYPE_BF16, src, dst, n); break;
+    default: convert_dtype(SLM_DTYPE_F32, src, dst, n); break;
+    }
+}
+
+TARGET_AVX512 static float avx512_dot(const float *a, const float *b, int n) {
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 mask = tail_mask(n - i);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, a + i), _mm512_maskz_loadu_ps(mask, b + i), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+TARGET_AVX512 static void avx512_axpy(float *y, float a, const float *x, int n) {
+    __m512 av = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 mask = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, mask,
+                              _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(mask, x + i), _mm512_maskz_loadu_ps(mask, y + i)));
+    }
+}
+
+TARGET_AVX512 static void avx512_add(float *y, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_loadu_ps(x + i)));
+    if (i < n) {
+        __mmask16 mask = tail_mask((int)(n - i));
+        _mm512_mask_storeu_ps(y + i, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, y + i), _mm512_maskz_loadu_ps(mask, x + i)));
+    }
+}
+
+const slm_kernels_table slm_kernels_avx512 = {
+    .name = "avx512",
+    .mr = MR,
+    .nr = NR,
+    .tile = avx512_tile,
+    .tile_transposed = avx512_tile_transposed,
+    .decode_in_out = avx512_decode_in_out,
+    .decode_out_in = avx512_decode_out_in,
+    .convert = avx512_convert,
+    .dot = avx512_dot,
+    .axpy = avx512_axpy,
+    .add = avx512_add,
+};
+
+#else /* not x86-64: the table exists so kernels.c links; slm_kernels_find never returns it */
+
+const slm_kernels_table slm_kernels_avx512 = {.name = "avx512"};
+
+#endif
