@@ -293,6 +293,54 @@ static void test_activations(void) {
           (double)s[1], (double)s[2]);
 }
 
+/* The fast attention and gelu paths against their scalar references, on odd
+ * head sizes and key counts (tails), with scores spread wide enough to test exp. */
+static void test_attention_and_gelu_paths(void) {
+    static const int head_dims[] = {1, 12, 16, 26, 64, 100, 130, 256};
+    static const int key_counts[] = {1, 3, 4, 17, 64, 333};
+    for (size_t h = 0; h < sizeof head_dims / sizeof head_dims[0]; h++) {
+        for (size_t c = 0; c < sizeof key_counts / sizeof key_counts[0]; c++) {
+            int hd = head_dims[h], n = key_counts[c];
+            size_t stride = (size_t)hd + 7;
+            float *q = malloc(hd * sizeof(float)), *k = malloc(n * stride * sizeof(float));
+            float *v = malloc(n * stride * sizeof(float)), *s1 = malloc(n * sizeof(float));
+            float *s2 = malloc(n * sizeof(float)), *o1 = malloc(hd * sizeof(float)), *o2 = malloc(hd * sizeof(float));
+            for (int i = 0; i < hd; i++) q[i] = uniform();
+            for (size_t i = 0; i < n * stride; i++) {
+                k[i] = 2.0f * uniform();
+                v[i] = uniform();
+            }
+            float scale = 1.0f / sqrtf((float)hd) * 3.0f;
+            slm_attend(q, k, v, n, stride, hd, scale, s1, o1);
+            slm_attend_reference(q, k, v, n, stride, hd, scale, s2, o2);
+            double worst = 0;
+            for (int i = 0; i < hd; i++) worst = fmax(worst, fabs((double)o1[i] - o2[i]));
+            for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)s1[i] - s2[i]));
+            CHECK(worst < 2e-6, "attend hd %d keys %d: max difference %g", hd, n, worst);
+            free(q); free(k); free(v); free(s1); free(s2); free(o1); free(o2);
+        }
+    }
+    enum { N = 4099 };
+    float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
+    for (int i = 0; i < N; i++) a[i] = b[i] = (float)(i - N / 2) / 200.0f;
+    a[0] = b[0] = -200.0f;
+    a[N - 1] = b[N - 1] = 200.0f;
+    slm_gelu_tanh(a, N);
+    /* Against the closed form in double: relative 1e-6, or the absolute error float
+     * keeps in the negative tail (as in test_activations). */
+    int bad = -1;
+    for (int i = 0; i < N; i++) {
+        double x = b[i];
+        double want = 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+        double err = fabs((double)a[i] - want);
+        if (err > 1e-6 * fabs(want) && err > 1e-7 * fabs(x)) bad = i;
+    }
+    CHECK(bad < 0, "gelu_tanh(%g) = %.9g off the closed form", bad < 0 ? 0.0 : (double)b[bad],
+          bad < 0 ? 0.0 : (double)a[bad]);
+    free(a);
+    free(b);
+}
+
 static void test_softmax(void) {
     float x[3] = {1, 2, 3};
     slm_softmax(x, 3);
@@ -423,6 +471,7 @@ int main(void) {
     test_thread_pool();
     test_activations();
     test_softmax();
+    test_attention_and_gelu_paths();
     test_norms();
     test_vector_helpers();
     test_matrix_row();

@@ -436,6 +436,15 @@ void slm_rmsnorm(float *out, const float *x, const float *weight, int T, int C, 
 }
 
 void slm_gelu_tanh(float *x, size_t n) {
+    const slm_kernels_table *kt = slm_kernels_active();
+    if (kt->gelu_tanh) {
+        kt->gelu_tanh(x, n);
+        return;
+    }
+    slm_gelu_tanh_reference(x, n);
+}
+
+void slm_gelu_tanh_reference(float *x, size_t n) {
     const float sqrt_2_over_pi = 0.7978845608028654f;
     for (size_t i = 0; i < n; i++) {
         float v = x[i];
@@ -470,6 +479,28 @@ void slm_softmax(float *x, int n) {
     }
     float inv = (float)(1.0 / sum);
     for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+void slm_attend_reference(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
+                          float scale, float *scores, float *out) {
+    for (int j = 0; j < n_keys; j++) {
+        float dot = 0.0f;
+        for (int d = 0; d < head_dim; d++) dot += q[d] * k[(size_t)j * stride + d];
+        scores[j] = dot * scale;
+    }
+    slm_softmax(scores, n_keys);
+    for (int d = 0; d < head_dim; d++) out[d] = 0.0f;
+    for (int j = 0; j < n_keys; j++)
+        for (int d = 0; d < head_dim; d++) out[d] += scores[j] * v[(size_t)j * stride + d];
+}
+
+void slm_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim, float scale,
+                float *scores, float *out) {
+    const slm_kernels_table *kt = slm_kernels_active();
+    if (kt->attend)
+        kt->attend(q, k, v, n_keys, stride, head_dim, scale, scores, out);
+    else
+        slm_attend_reference(q, k, v, n_keys, stride, head_dim, scale, scores, out);
 }
 
 void slm_add(float *y, const float *x, size_t n) {

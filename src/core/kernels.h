@@ -45,12 +45,20 @@ void slm_layernorm(float *out, const float *x, const float *weight, const float 
 void slm_rmsnorm(float *out, const float *x, const float *weight, int T, int C, float eps);
 /* In place, n elements: gelu with the tanh approximation (GPT-2's gelu_new). */
 void slm_gelu_tanh(float *x, size_t n);
+/* The scalar reference of slm_gelu_tanh (libm tanhf, PyTorch's formula). */
+void slm_gelu_tanh_reference(float *x, size_t n);
 /* In place, n elements: exact gelu with erf. */
 void slm_gelu_erf(float *x, size_t n);
 /* gate (n) = silu(gate) * up (n). */
 void slm_silu_mul(float *gate, const float *up, size_t n);
 /* In place softmax over n values; returns nothing. */
 void slm_softmax(float *x, int n);
+/* Attention of one query (head_dim) over n_keys keys and values, rows `stride`
+ * floats apart: scores (n_keys) = softmax(q . k_j * scale), out (head_dim) = sum_j scores_j v_j. */
+void slm_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim, float scale,
+                float *scores, float *out);
+void slm_attend_reference(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
+                          float scale, float *scores, float *out);
 /* y (n) += x (n). */
 void slm_add(float *y, const float *x, size_t n);
 /* dot product of two f32 vectors of length n. */

@@ -13,6 +13,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -352,8 +353,109 @@ TARGET_AVX512 static void avx512_add(float *y, const float *x, size_t n) {
     }
 }
 
+/* ---- transcendental helpers -------------------------------------------- */
+
+/* e^x to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, a degree-7 Taylor
+ * polynomial for e^r, then scalef (which saturates to 0 and inf correctly).
+ * NaN and -inf inputs become 0 (the lower clamp), as masked scores need. */
+TARGET_AVX512 ALWAYS_INLINE __m512 exp_ps(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* gelu_new(x) = 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + e^{-2u}): one exp and
+ * no cancellation, so the negative tail is more exact than forming 1 + tanh. */
+TARGET_AVX512 static void avx512_gelu_tanh(float *x, size_t n) {
+    const __m512 c = _mm512_set1_ps(2.0f * 0.7978845608028654f), k = _mm512_set1_ps(0.044715f);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mask = tail_mask((int)(n - i < 16 ? n - i : 16));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512 u2 = _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_mul_ps(k, v), _mm512_mul_ps(v, v), v));
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), u2));
+        __m512 g = _mm512_div_ps(v, _mm512_add_ps(e, one));
+        _mm512_mask_storeu_ps(x + i, mask, g);
+    }
+}
+
+/* One query: scores by dot products (4 keys at a time), a vectorised softmax,
+ * then the weighted sum of value rows kept in registers 128 floats at a time. */
+TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride,
+                                        int head_dim, float scale, float *scores, float *out) {
+    int nv = (head_dim + 15) / 16;
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *k0 = k + (size_t)j * stride;
+        for (int c = 0; c < nv; c++) {
+            __mmask16 mask = tail_mask(head_dim - 16 * c);
+            __m512 qv = _mm512_maskz_loadu_ps(mask, q + 16 * c);
+            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 16 * c), a0);
+            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + stride + 16 * c), a1);
+            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 2 * stride + 16 * c), a2);
+            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 3 * stride + 16 * c), a3);
+        }
+        scores[j] = _mm512_reduce_add_ps(a0) * scale;
+        scores[j + 1] = _mm512_reduce_add_ps(a1) * scale;
+        scores[j + 2] = _mm512_reduce_add_ps(a2) * scale;
+        scores[j + 3] = _mm512_reduce_add_ps(a3) * scale;
+    }
+    for (; j < n_keys; j++) {
+        __m512 a0 = _mm512_setzero_ps();
+        for (int c = 0; c < nv; c++) {
+            __mmask16 mask = tail_mask(head_dim - 16 * c);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, q + 16 * c),
+                                 _mm512_maskz_loadu_ps(mask, k + (size_t)j * stride + 16 * c), a0);
+        }
+        scores[j] = _mm512_reduce_add_ps(a0) * scale;
+    }
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n_keys; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n_keys - i), scores + i));
+    __m512 maxv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n_keys; i += 16) {
+        __mmask16 mask = tail_mask(n_keys - i);
+        __m512 e = _mm512_maskz_mov_ps(mask, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, scores + i), maxv)));
+        _mm512_mask_storeu_ps(scores + i, mask, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n_keys; i += 16) {
+        __mmask16 mask = tail_mask(n_keys - i);
+        _mm512_mask_storeu_ps(scores + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, scores + i), inv));
+    }
+    for (int c0 = 0; c0 < nv; c0 += 8) {
+        __m512 acc[8];
+        int cn = nv - c0 < 8 ? nv - c0 : 8;
+        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
+        for (int jj = 0; jj < n_keys; jj++) {
+            __m512 w = _mm512_set1_ps(scores[jj]);
+            const float *vr = v + (size_t)jj * stride + 16 * c0;
+            for (int c = 0; c < cn; c++)
+                acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(tail_mask(head_dim - 16 * (c0 + c)), vr + 16 * c), acc[c]);
+        }
+        for (int c = 0; c < cn; c++)
+            _mm512_mask_storeu_ps(out + 16 * (c0 + c), tail_mask(head_dim - 16 * (c0 + c)), acc[c]);
+    }
+}
+
 const slm_kernels_table slm_kernels_avx512 = {
     .name = "avx512",
+    .gelu_tanh = avx512_gelu_tanh,
+    .attend = avx512_attend,
     .mr = MR,
     .nr = NR,
     .tile = avx512_tile,

@@ -52,6 +52,14 @@ typedef struct {
     float (*dot)(const float *a, const float *b, int n);
     void (*axpy)(float *y, float a, const float *x, int n);
     void (*add)(float *y, const float *x, size_t n);
+
+    /* Optional (NULL: kernels.c uses its scalar version). */
+    /* In place, n values: GPT-2's gelu_new. */
+    void (*gelu_tanh)(float *x, size_t n);
+    /* One query against n_keys cached keys/values (rows of `stride` floats, head_dim used):
+     * scores (n_keys) = softmax(q . k_j * scale); out (head_dim) = sum_j scores_j v_j. */
+    void (*attend)(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
+                   float scale, float *scores, float *out);
 } slm_kernels_table;
 
 extern const slm_kernels_table slm_kernels_scalar;

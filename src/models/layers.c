@@ -53,20 +53,15 @@ typedef struct {
     float *out, *scratch;
 } attention_job;
 
-/* One (token, head) pair: scores over positions [0, pos], softmax, weighted sum of values. */
+/* One (token, head) pair: the query at position pos0 + t sees keys [0, pos0 + t]. */
 static void attend_one(const attention_job *job, int t, int h, float *scores) {
     const slm_attention_shape *sh = job->shape;
     int hd = sh->head_dim;
     int kv_head = h / (sh->n_heads / sh->n_kv_heads);
     const float *q = job->q + (size_t)t * job->q_stride + (size_t)h * hd;
-    int n_keys = job->pos0 + t + 1;
-    const float *k = job->kv->k + (size_t)kv_head * hd;
-    for (int j = 0; j < n_keys; j++) scores[j] = slm_dot(q, k + (size_t)j * sh->kv_dim, hd) * sh->scale;
-    slm_softmax(scores, n_keys);
     float *out = job->out + (size_t)t * sh->n_heads * hd + (size_t)h * hd;
-    memset(out, 0, hd * sizeof(float));
-    const float *v = job->kv->v + (size_t)kv_head * hd;
-    for (int j = 0; j < n_keys; j++) slm_axpy(out, scores[j], v + (size_t)j * sh->kv_dim, hd);
+    slm_attend(q, job->kv->k + (size_t)kv_head * hd, job->kv->v + (size_t)kv_head * hd, job->pos0 + t + 1,
+               (size_t)sh->kv_dim, hd, sh->scale, scores, out);
 }
 
 static void attention_task(void *ctx, int task, int n_tasks) {

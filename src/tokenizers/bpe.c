@@ -13,6 +13,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -326,7 +327,7 @@ static int32_t char_at(const char *s, size_t n, size_t i) {
 }
 
 /* Finds the first added token (of the given normalized flag) in s[from..n): leftmost, then longest.
- * *start/*end include what lstrip/rstrip swallow. Returns its index in bpe->added, or -1. */
+ * start and end include what lstrip/rstrip swallow. Returns its index in bpe->added, or -1. */
 static int find_added(const slm_bpe *bpe, int normalized, const char *s, size_t n, size_t from, size_t *start,
                       size_t *end) {
     for (size_t p = from; p < n; p++) {
@@ -370,7 +371,7 @@ static slm_status split_added(encoder *e, int normalized, const char *s, size_t 
     const slm_bpe *bpe = &e->tok->bpe;
     size_t pos = 0;
     for (;;) {
-        size_t start, end;
+        size_t start = n, end = n;
         int k = find_added(bpe, normalized, s, n, pos, &start, &end);
         size_t stop = k >= 0 ? start : n;
         slm_status st = normalized ? pretokenize(e, 0, s + pos, stop - pos) : normalized_stretch(e, s + pos, stop - pos);

@@ -176,7 +176,7 @@ static slm_status add_added_token(slm_tokenizer *tok, const char *where, int32_t
         bpe->n_added++;
     }
     slm_added_token *a = &bpe->added[k];
-    *a = (slm_added_token){id, NULL, (uint32_t)len, (uint8_t)single_word, (uint8_t)lstrip, (uint8_t)rstrip,
+    *a = (slm_added_token){id, tok->tokens[id].text, (uint32_t)len, (uint8_t)single_word, (uint8_t)lstrip, (uint8_t)rstrip,
                            (uint8_t)normalized};
     e->flags |= SLM_TOKEN_ADDED;
     if (special) e->flags |= SLM_TOKEN_SPECIAL;
@@ -563,8 +563,6 @@ slm_status slm_bpe_load_vocab_merges(slm_tokenizer *tok, const char *dir, slm_er
     if (st == SLM_OK && slm_tokenizer_alloc_tokens(tok, max_id + 1) != 0)
         st = slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", vocab_path);
     if (st == SLM_OK) st = set_vocab_texts(tok, vocab_path, vocab, err);
-    if (st == SLM_OK) st = build_lookup(tok, vocab_path, vocab, err);
-    if (st == SLM_OK) st = load_merges_txt(tok, merges_path, err);
     size_t key_len;
     if (st == SLM_OK && json_is_object(added)) {
         json_object_keylen_foreach(added, key, key_len, value) {
@@ -588,6 +586,9 @@ slm_status slm_bpe_load_vocab_merges(slm_tokenizer *tok, const char *dir, slm_er
             if (st != SLM_OK) break;
         }
     }
+    /* the lookup is built after the added tokens, which may replace an entry's text */
+    if (st == SLM_OK) st = build_lookup(tok, vocab_path, vocab, err);
+    if (st == SLM_OK) st = load_merges_txt(tok, merges_path, err);
     /* special tokens named in the config or the map; GPT-2's <|endoftext|> when nothing names any */
     static const char *const names[] = {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
                                         "cls_token", "mask_token"};
