@@ -15,7 +15,7 @@ out=$($slm generate $model "Once upon a time" --max-tokens 20 --temperature 0 2>
 check "generate exits 0" $?
 [ -n "$out" ]; check "generate prints text" $?
 grep -q "tok/s" /tmp/slm-cli-err; check "generate prints a speed summary on stderr" $?
-out2=$(echo "Once upon a time" | $slm generate $model - --max-tokens 20 --temperature 0 --no-stream 2>/dev/null)
+out2=$(printf "Once upon a time" | $slm generate $model - --max-tokens 20 --temperature 0 --no-stream 2>/dev/null)
 [ "$out" = "$out2" ]; check "prompt - reads stdin; --no-stream gives the same text" $?
 out3=$($slm generate $model "Once upon a time" --max-tokens 40 --temperature 0.9 --top-p 0.9 --top-k 40 --min-p 0.05 --repetition-penalty 1.1 --seed 42 --stop "." --threads 1 2>/dev/null)
 check "every sampling option parses" $?
