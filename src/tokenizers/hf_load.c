@@ -33,9 +33,9 @@ void slm_bpe_free(slm_bpe *bpe) {
 }
 
 /* Loads a JSON file; a missing file is SLM_ERR_IO, a malformed one SLM_ERR_FORMAT. */
-static json_t *load_json(const char *path, slm_error *err) {
+static json_t *load_json(const char *path, size_t flags, slm_error *err) {
     json_error_t jerr;
-    json_t *root = json_load_file(path, JSON_ALLOW_NUL, &jerr);
+    json_t *root = json_load_file(path, JSON_ALLOW_NUL | flags, &jerr);
     if (!root) {
         slm_status st = json_error_code(&jerr) == json_error_cannot_open_file ? SLM_ERR_IO : SLM_ERR_FORMAT;
         slm_fail(err, st, "%s: line %d column %d: %s", path, jerr.line, jerr.column, jerr.text);
@@ -50,7 +50,7 @@ static json_t *load_optional_json(const char *dir, const char *name, slm_status 
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fclose(f);
-    json_t *root = load_json(path, err);
+    json_t *root = load_json(path, JSON_DECODE_INT_AS_REAL, err);
     if (!root) *st = err ? err->status : SLM_ERR_FORMAT;
     return root;
 }
@@ -82,6 +82,14 @@ static int32_t find_token(const slm_tokenizer *tok, const char *text, size_t len
 
 /* ---- vocabulary ---- */
 
+/* An id: a non-negative integer below MAX_VOCAB (also as an integral real, for the config files,
+ * which are read with JSON_DECODE_INT_AS_REAL because of their huge model_max_length); else -1. */
+static int32_t id_value(json_t *v) {
+    double d = json_is_integer(v) ? (double)json_integer_value(v) : json_is_real(v) ? json_real_value(v) : -1;
+    if (d < 0 || d >= MAX_VOCAB || d != (double)(int32_t)d) return -1;
+    return (int32_t)d;
+}
+
 /* Largest id in a {"text": id} object, checking every id; -1 for an empty object. */
 static slm_status vocab_max_id(const char *where, json_t *vocab, int32_t *max_id, slm_error *err) {
     const char *key;
@@ -89,10 +97,10 @@ static slm_status vocab_max_id(const char *where, json_t *vocab, int32_t *max_id
     json_t *value;
     *max_id = -1;
     json_object_keylen_foreach(vocab, key, key_len, value) {
-        if (!json_is_integer(value) || json_integer_value(value) < 0 || json_integer_value(value) >= MAX_VOCAB)
+        if (id_value(value) < 0)
             return slm_fail(err, SLM_ERR_FORMAT, "%s: vocab entry \"%.*s\" has an id that is not an integer in 0..%d",
                             where, (int)(key_len > 60 ? 60 : key_len), key, MAX_VOCAB - 1);
-        if (json_integer_value(value) > *max_id) *max_id = (int32_t)json_integer_value(value);
+        if (id_value(value) > *max_id) *max_id = id_value(value);
     }
     return SLM_OK;
 }
@@ -102,7 +110,7 @@ static slm_status set_vocab_texts(slm_tokenizer *tok, const char *where, json_t 
     size_t key_len;
     json_t *value;
     json_object_keylen_foreach(vocab, key, key_len, value) {
-        if (slm_tokenizer_set_text(tok, (int32_t)json_integer_value(value), key, key_len) != 0)
+        if (slm_tokenizer_set_text(tok, id_value(value), key, key_len) != 0)
             return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
     }
     return SLM_OK;
@@ -116,9 +124,9 @@ static slm_status build_lookup(slm_tokenizer *tok, const char *where, json_t *vo
     if (slm_str_map_init(&tok->lookup, json_object_size(vocab)) != 0)
         return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
     json_object_keylen_foreach(vocab, key, key_len, value) {
-        const slm_token_entry *e = &tok->tokens[json_integer_value(value)];
+        const slm_token_entry *e = &tok->tokens[id_value(value)];
         if (e->text_len != key_len || memcmp(e->text, key, key_len) != 0) continue;
-        if (slm_str_map_put(&tok->lookup, e->text, e->text_len, (int32_t)json_integer_value(value)) != 0)
+        if (slm_str_map_put(&tok->lookup, e->text, e->text_len, id_value(value)) != 0)
             return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
     }
     return SLM_OK;
@@ -440,7 +448,7 @@ static slm_status parse_model(slm_tokenizer *tok, const char *where, json_t *mod
 }
 
 slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm_error *err) {
-    json_t *root = load_json(path, err);
+    json_t *root = load_json(path, 0, err);
     if (!root) return err ? err->status : SLM_ERR_FORMAT;
     slm_status st = SLM_OK;
     json_t *model = json_object_get(root, "model");
@@ -454,6 +462,9 @@ slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm
         st = slm_fail(err, SLM_ERR_FORMAT, "%s: no \"model\" object; not a tokenizer.json", path);
     } else if (model_type && strcmp(model_type, "BPE") != 0) {
         st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: model type %s is not supported (only byte-level BPE)", path, model_type);
+    } else if (!model_type && !json_object_get(model, "merges")) {
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: the model has no type and no merges (WordPiece?); only byte-level "
+                      "BPE is supported", path);
     } else if (!json_is_object(vocab)) {
         st = slm_fail(err, SLM_ERR_FORMAT, "%s: model.vocab is not an object", path);
     } else if (added && !json_is_array(added) && !json_is_null(added)) {
@@ -540,7 +551,7 @@ slm_status slm_bpe_load_vocab_merges(slm_tokenizer *tok, const char *dir, slm_er
     snprintf(vocab_path, sizeof vocab_path, "%s/vocab.json", dir);
     snprintf(merges_path, sizeof merges_path, "%s/merges.txt", dir);
     slm_bpe_init_byte_alphabet(&tok->bpe);
-    json_t *vocab = load_json(vocab_path, err);
+    json_t *vocab = load_json(vocab_path, 0, err);
     if (!vocab) return err ? err->status : SLM_ERR_FORMAT;
     slm_status st = SLM_OK;
     json_t *added = load_optional_json(dir, "added_tokens.json", &st, err);
@@ -566,7 +577,7 @@ slm_status slm_bpe_load_vocab_merges(slm_tokenizer *tok, const char *dir, slm_er
     size_t key_len;
     if (st == SLM_OK && json_is_object(added)) {
         json_object_keylen_foreach(added, key, key_len, value) {
-            st = add_added_token(tok, "added_tokens.json", (int32_t)json_integer_value(value), key, key_len, 0, 1, 0, 0,
+            st = add_added_token(tok, "added_tokens.json", id_value(value), key, key_len, 0, 1, 0, 0,
                                  0, err);
             if (st != SLM_OK) break;
         }
@@ -643,8 +654,8 @@ static int32_t named_special(const slm_tokenizer *tok, json_t *obj, const char *
 static int32_t config_id(const slm_tokenizer *tok, json_t *config, const char *key) {
     json_t *v = json_object_get(config, key);
     if (json_is_array(v)) v = json_array_get(v, 0); /* eos_token_id may be a list */
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= tok->n_tokens) return -1;
-    return (int32_t)json_integer_value(v);
+    int32_t id = id_value(v);
+    return id < tok->n_tokens ? id : -1;
 }
 
 slm_status slm_bpe_load_specials(slm_tokenizer *tok, const char *dir, slm_error *err) {
