@@ -3,8 +3,14 @@ weights, same shapes as bench/make_random_model's) timed as slm's bench_generate
 is: prompt processing of P tokens, then D greedy decode steps with a KV cache.
 Prints one JSON line per configuration. Debian's python3-torch; no transformers.
 usage: python3 bench_torch.py --threads N --prompt P --decode D --dtype float32|float16|bfloat16"""
-import argparse, json, math, resource, time
-import torch
+import argparse, json, math, os, resource, sys, time
+
+# Debian's torch does its matmuls in OpenBLAS, whose thread pool ignores
+# torch.set_num_threads: pin both before torch loads, or "1 thread" uses every core.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+os.environ["OPENBLAS_NUM_THREADS"] = _threads
+os.environ["OMP_NUM_THREADS"] = _threads
+import torch  # noqa: E402
 
 def build(d=768, layers=12, heads=12, vocab=50257, ctx=1024, dtype=torch.float32):
     g = torch.Generator().manual_seed(0)

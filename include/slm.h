@@ -60,6 +60,34 @@ int32_t slm_tokenizer_vocab_size(const slm_tokenizer *tok);
 int32_t slm_tokenizer_bos(const slm_tokenizer *tok); /* -1 when none */
 int32_t slm_tokenizer_eos(const slm_tokenizer *tok); /* -1 when none */
 
+/* Encoding with everything the encoder tasks need (WordPiece and friends). */
+typedef struct {
+    int add_special;   /* add [CLS]/[SEP] etc. from the tokenizer's template (default 1) */
+    int max_length;    /* 0 = no truncation; else truncate (longest_first for pairs) to this many tokens */
+} slm_encode_params;
+
+slm_encode_params slm_encode_default_params(void);
+
+/* One encoded text or text pair. Offsets count Unicode code points of the
+ * original text (as Hugging Face's fast tokenizers do); special tokens get
+ * (0, 0). sequence_ids: 0 for the first text, 1 for the pair, -1 for specials. */
+typedef struct {
+    size_t n;
+    int32_t *ids;         /* (n) */
+    int32_t *type_ids;    /* (n) token_type_ids */
+    int32_t *offsets;     /* (n, 2) [start, end) in code points of its own text */
+    int32_t *sequence_ids;/* (n) */
+    size_t n_overflow_tokens; /* tokens dropped by truncation */
+} slm_encoding;
+
+/* pair may be NULL. The encoding is allocated; release it with slm_encoding_free(). */
+slm_status slm_encode(const slm_tokenizer *tok, const char *text, size_t len, const char *pair, size_t pair_len,
+                      const slm_encode_params *params, slm_encoding **out, slm_error *err);
+void slm_encoding_free(slm_encoding *enc);
+/* Id of a special token by its role ("cls", "sep", "pad", "mask", "unk"), or -1. */
+int32_t slm_tokenizer_special(const slm_tokenizer *tok, const char *role);
+
+
 /* ---- model -------------------------------------------------------------- */
 
 typedef struct slm_model slm_model;
@@ -85,6 +113,23 @@ typedef struct {
 } slm_model_info;
 
 slm_model_info slm_model_get_info(const slm_model *model);
+
+/* Encoder heads a checkpoint may carry (a model may have several, or none). */
+typedef enum {
+    SLM_HEAD_BASE = 0, /* the bare encoder: hidden states (and the pooler when present) */
+    SLM_HEAD_MLM,      /* masked-LM logits (n_vocab per token) */
+    SLM_HEAD_SEQCLS,   /* sequence classification logits (num_labels per sequence) */
+    SLM_HEAD_TOKCLS,   /* token classification logits (num_labels per token) */
+    SLM_HEAD_QA        /* start and end logits (2 per token) */
+} slm_head;
+
+int slm_model_is_encoder(const slm_model *model);
+int slm_model_has_head(const slm_model *model, slm_head head);
+/* Labels of the classification heads (config.json id2label); "LABEL_i" when absent. */
+int slm_model_num_labels(const slm_model *model);
+const char *slm_model_label(const slm_model *model, int index);
+/* Sequences longer than this are truncated by the tasks (max_position_embeddings). */
+int slm_model_max_length(const slm_model *model);
 const slm_tokenizer *slm_model_tokenizer(const slm_model *model); /* NULL when not loaded */
 
 /* ---- session ------------------------------------------------------------ */
@@ -110,6 +155,31 @@ typedef enum { SLM_OUTPUT_LOGITS = 0, SLM_OUTPUT_HIDDEN } slm_output;
  * logits, d_model for the final hidden state) for every position. */
 slm_status slm_session_forward(slm_session *session, const int32_t *ids, size_t n_ids,
                                slm_output output, float *out, slm_error *err);
+
+/* ---- encoders ------------------------------------------------------------ */
+
+/* A right-padded batch of n_seqs sequences of seq_len tokens. */
+typedef struct {
+    int n_seqs, seq_len;
+    const int32_t *ids;            /* (n_seqs, seq_len) */
+    const int32_t *type_ids;       /* (n_seqs, seq_len), or NULL for all zeros */
+    const int32_t *attention_mask; /* (n_seqs, seq_len) 1 = token, 0 = padding; NULL for all ones */
+} slm_batch;
+
+typedef enum {
+    SLM_ENCODE_HIDDEN = 0, /* last hidden state, (n_seqs, seq_len, d_model) */
+    SLM_ENCODE_POOLER,     /* pooler output (BERT: tanh(dense([CLS]))), (n_seqs, d_model) */
+    SLM_ENCODE_MLM,        /* (n_seqs, seq_len, n_vocab) */
+    SLM_ENCODE_SEQCLS,     /* (n_seqs, num_labels) */
+    SLM_ENCODE_TOKCLS,     /* (n_seqs, seq_len, num_labels) */
+    SLM_ENCODE_QA          /* (n_seqs, 2, seq_len): start logits then end logits */
+} slm_encode_output;
+
+/* Runs an encoder over a batch and writes the requested output. Padded
+ * positions of per-token outputs are written but not meaningful. A model
+ * without the requested head is SLM_ERR_INVALID_ARGUMENT naming the head. */
+slm_status slm_session_encode(slm_session *session, const slm_batch *batch, slm_encode_output what, float *out,
+                              slm_error *err);
 
 /* ---- generation --------------------------------------------------------- */
 

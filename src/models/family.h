@@ -43,6 +43,7 @@ struct slm_model {
 
     slm_weights *weights;
     slm_tokenizer *tokenizer;
+    char dir[4096]; /* the folder it was loaded from */
     float **owned; /* f32 copies of norms and biases */
     int n_owned, cap_owned;
     int64_t n_params;

@@ -167,8 +167,8 @@ slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_
         return NULL;
     }
     m->bos = -1;
-    char dir[4096];
-    folder_of(path, dir, sizeof dir);
+    char *dir = m->dir;
+    folder_of(path, dir, sizeof m->dir);
     int hf = is_dir(path) || ends_with(path, ".safetensors") || ends_with(path, ".json");
     slm_status st = hf ? load_hf_folder(m, dir, err) : load_llama2c(m, path, err);
     if (!st && params->load_tokenizer) st = load_tokenizer(m, dir, !hf, err);
@@ -205,6 +205,7 @@ slm_model_info slm_model_get_info(const slm_model *m) {
 }
 
 const slm_tokenizer *slm_model_tokenizer(const slm_model *m) { return m->tokenizer; }
+const char *slm_model_dir(const slm_model *m) { return m->dir; }
 int slm_model_n_vocab(const slm_model *m) { return m->n_vocab; }
 int32_t slm_model_bos(const slm_model *m) {
     if (m->bos >= 0) return m->bos;

@@ -14,4 +14,7 @@ const slm_model *slm_session_model(const slm_session *session);
 int32_t slm_model_bos(const slm_model *model);
 slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n, float *logits_last /* n_vocab */, slm_error *err);
 
+/* The folder the model was loaded from (for files tasks read: modules.json, 1_Pooling/). */
+const char *slm_model_dir(const slm_model *model);
+
 #endif
