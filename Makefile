@@ -5,7 +5,7 @@ SAN     ?= 0
 BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 
 PKGS    := libpcre2-8 jansson libutf8proc
-CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc
+CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(EXTRA_CFLAGS)
 LDLIBS  := -lpcre2-8 -ljansson -lutf8proc -lm -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
