@@ -36,6 +36,10 @@ out=$(printf 'Hello world' | $slm tokenize $model - --no-special-tokens)
 echo "$out" | grep -q '"ids"'; check "tokenize - reads stdin" $?
 printf 'bad \xff utf8' | $slm tokenize $model - >/dev/null 2>&1; [ $? != 0 ]; check "invalid UTF-8: non-zero exit" $?
 
+# A folder holding only tokenizer files; ids as transformers gives them for "Hello, world!".
+out=$($slm tokenize $data/tokenizers/gpt2 "Hello, world!")
+[ "$out" = '{"ids": [15496, 11, 995, 0], "tokens": ["Hello", ",", "Ġworld", "!"]}' ]; check "tokenize a tokenizer-only folder: $out" $?
+
 out=$($slm forward $data/fixtures/gpt2_tiny/lm --ids 953,924,69)
 echo "$out" | grep -q '^{"shape": \[1, 3, 1000\], "data": \['; check "forward prints logits with their shape" $?
 out=$($slm forward $data/fixtures/gpt2_tiny/lm --ids 953,924,69 --output hidden)
