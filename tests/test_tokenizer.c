@@ -345,7 +345,7 @@ static void check_bad_files(void) {
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a\"]},"
          " \"pre_tokenizer\": {\"type\": \"ByteLevel\"}, \"decoder\": {\"type\": \"ByteLevel\"}}",
          "a merge that is one token"},
-        {"{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}", "a WordPiece model"},
+        {"{\"model\": {\"type\": \"WordPiece\", \"vocab\": {\"a\": 0}}}", "a WordPiece model without BertPreTokenizer"},
         {"{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
          " \"added_tokens\": [{\"id\": 5}]}", "an added token without content"},
     };
@@ -389,6 +389,21 @@ static void test_gpt2(void) {
     check_invalid_utf8(tok, "gpt2");
     check_empty(tok, 0, "gpt2");
     check_long_text(tok, "gpt2");
+    /* slm_encode offsets, as shared/fixtures/tokenizers/openai-community__gpt2/fast.json gives them for
+     * text 22 ("family: 👨‍👩..."): byte-level tokens that split a character all cover it */
+    static const char family[] = "family: \xF0\x9F\x91\xA8\xE2\x80\x8D\xF0\x9F\x91\xA9";
+    static const int32_t family_ids[] = {17989, 25, 50169, 101, 447, 235, 41840, 102};
+    static const int32_t family_offsets[] = {0, 6, 6, 7, 7, 9, 8, 9, 9, 10, 9, 10, 10, 11, 10, 11};
+    slm_encoding *enc = NULL;
+    CHECK(slm_encode(tok, family, sizeof family - 1, NULL, 0, NULL, &enc, NULL) == SLM_OK && enc && enc->n == 8 &&
+              memcmp(enc->ids, family_ids, sizeof family_ids) == 0 &&
+              memcmp(enc->offsets, family_offsets, sizeof family_offsets) == 0,
+          "gpt2 slm_encode offsets");
+    slm_encoding_free(enc);
+    CHECK(slm_encode(tok, "Hello", 5, "Hi", 2, NULL, &enc, NULL) == SLM_OK && enc && enc->n == 2 &&
+              enc->type_ids[0] == 0 && enc->type_ids[1] == 1 && enc->sequence_ids[1] == 1,
+          "gpt2 pair: type ids 0 then 1");
+    slm_encoding_free(enc);
     int32_t bad_id = 60000;
     char *text = NULL;
     slm_error err = {0};

@@ -89,42 +89,16 @@ static int parse_ids(const char *list, int32_t **ids, size_t *n) {
     return 0;
 }
 
-int cli_forward(int argc, char **argv) {
-    const char *path = NULL, *id_list = NULL, *output = "logits";
-    long threads = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--ids") && val) { id_list = val; i++; }
-        else if (!strcmp(argv[i], "--output") && val) { output = val; i++; }
-        else if (!strcmp(argv[i], "--threads") && val) {
-            if (cli_parse_int(val, 0, 1024, &threads)) return cli_fail("--threads: \"%s\" is not a count", val);
-            i++;
-        } else if (!path && argv[i][0] != '-') path = argv[i];
-        else return cli_fail("unexpected argument \"%s\"", argv[i]);
-    }
-    if (!path || !id_list) return cli_fail("usage: slm forward MODEL --ids 1,2,3 [--output logits|hidden]");
+/* A decoder's logits or final hidden states at every position. */
+static int forward_decoder(slm_model *model, const int32_t *ids, size_t n, const char *output, long threads) {
     slm_output kind;
     if (!strcmp(output, "logits")) kind = SLM_OUTPUT_LOGITS;
     else if (!strcmp(output, "hidden")) kind = SLM_OUTPUT_HIDDEN;
     else return cli_fail("--output: \"%s\" is not logits or hidden", output);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (parse_ids(id_list, &ids, &n)) {
-        free(ids);
-        return 1;
-    }
     slm_error err;
-    slm_model_params mp = slm_model_default_params();
-    mp.load_tokenizer = 0;
-    slm_model *model = slm_model_load(path, &mp, &err);
     slm_session *session = NULL;
     float *out = NULL;
     int rc = 0;
-    if (!model) {
-        rc = cli_fail_error(&err);
-        free(ids);
-        return rc;
-    }
     slm_model_info info = slm_model_get_info(model);
     int width = kind == SLM_OUTPUT_LOGITS ? info.n_vocab : info.d_model;
     slm_session_params sp = slm_session_default_params();
@@ -142,8 +116,131 @@ int cli_forward(int argc, char **argv) {
     }
     free(out);
     slm_session_free(session);
+    return rc;
+}
+
+/* What an encoder's `slm forward` prints: --head picks the checkpoint head, --output the tensor. */
+typedef struct {
+    const char *head, *output;
+    const int32_t *type_ids;
+    long threads;
+} encoder_request;
+
+static int head_of(const char *name, slm_head *head) {
+    static const char *const names[] = {"model", "mlm", "seqcls", "tokcls", "qa"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(name, names[i])) {
+            *head = (slm_head)i;
+            return 0;
+        }
+    return cli_fail("--head: \"%s\" is not model, mlm, seqcls, tokcls or qa", name);
+}
+
+static int forward_encoder(slm_model *model, const int32_t *ids, size_t n, const encoder_request *req) {
+    slm_head head = SLM_HEAD_BASE;
+    if (head_of(req->head, &head)) return 1;
+    const char *output = req->output ? req->output : head == SLM_HEAD_BASE ? "hidden"
+                                                   : head == SLM_HEAD_QA   ? "start-end"
+                                                                           : "logits";
+    if (!slm_model_has_head(model, head)) return cli_fail("--head %s: the model has no such head", req->head);
+    slm_model_info info = slm_model_get_info(model);
+    int T = (int)n, labels = slm_model_num_labels(model);
+    slm_encode_output what;
+    int dims[3] = {1, 0, 0}, ndim = 3;
+    if (!strcmp(output, "hidden")) {
+        what = SLM_ENCODE_HIDDEN, dims[1] = T, dims[2] = info.d_model;
+    } else if (!strcmp(output, "pooler")) {
+        what = SLM_ENCODE_POOLER, dims[1] = info.d_model, ndim = 2;
+    } else if (!strcmp(output, "logits") && head == SLM_HEAD_MLM) {
+        what = SLM_ENCODE_MLM, dims[1] = T, dims[2] = info.n_vocab;
+    } else if (!strcmp(output, "logits") && head == SLM_HEAD_SEQCLS) {
+        what = SLM_ENCODE_SEQCLS, dims[1] = labels, ndim = 2;
+    } else if (!strcmp(output, "logits") && head == SLM_HEAD_TOKCLS) {
+        what = SLM_ENCODE_TOKCLS, dims[1] = T, dims[2] = labels;
+    } else if (!strcmp(output, "start-end") && head == SLM_HEAD_QA) {
+        what = SLM_ENCODE_QA, dims[1] = 2, dims[2] = T;
+    } else if (!strcmp(output, "embedding")) {
+        return cli_fail("--output embedding: sentence embeddings are not available in this build yet");
+    } else {
+        return cli_fail("--output %s does not go with --head %s (hidden, pooler; logits for mlm, seqcls, tokcls; "
+                        "start-end for qa)", output, req->head);
+    }
+    slm_session_params sp = slm_session_default_params();
+    sp.n_threads = (int)req->threads;
+    slm_error err;
+    slm_session *session = slm_session_new(model, &sp, &err);
+    if (!session) return cli_fail_error(&err);
+    size_t total = 1;
+    for (int i = 0; i < ndim; i++) total *= (size_t)dims[i];
+    float *out = malloc(total * sizeof(float));
+    slm_batch batch = {1, T, ids, req->type_ids, NULL};
+    int rc = 0;
+    if (!out) rc = cli_fail("out of memory for %zu outputs", total);
+    else if (slm_session_encode(session, &batch, what, out, &err)) rc = cli_fail_error(&err);
+    else {
+        printf("{\"shape\": [");
+        for (int i = 0; i < ndim; i++) printf(i ? ", %d" : "%d", dims[i]);
+        printf("], \"data\": [");
+        for (size_t i = 0; i < total; i++) printf(i ? ", %.9g" : "%.9g", out[i]);
+        puts("]}");
+    }
+    free(out);
+    slm_session_free(session);
+    return rc;
+}
+
+int cli_forward(int argc, char **argv) {
+    const char *path = NULL, *id_list = NULL, *type_list = NULL, *output = NULL, *head = NULL;
+    long threads = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--ids") && val) { id_list = val; i++; }
+        else if (!strcmp(argv[i], "--type-ids") && val) { type_list = val; i++; }
+        else if (!strcmp(argv[i], "--head") && val) { head = val; i++; }
+        else if (!strcmp(argv[i], "--output") && val) { output = val; i++; }
+        else if (!strcmp(argv[i], "--threads") && val) {
+            if (cli_parse_int(val, 0, 1024, &threads)) return cli_fail("--threads: \"%s\" is not a count", val);
+            i++;
+        } else if (!path && argv[i][0] != '-') path = argv[i];
+        else return cli_fail("unexpected argument \"%s\"", argv[i]);
+    }
+    if (!path || !id_list)
+        return cli_fail("usage: slm forward MODEL --ids 1,2,3 [--output logits|hidden] "
+                        "(encoders: [--type-ids 0,0,1] [--head model|mlm|seqcls|tokcls|qa] "
+                        "[--output hidden|pooler|logits|start-end|embedding])");
+    int32_t *ids = NULL, *types = NULL;
+    size_t n = 0, n_types = 0;
+    if (parse_ids(id_list, &ids, &n) || (type_list && parse_ids(type_list, &types, &n_types))) {
+        free(ids);
+        free(types);
+        return 1;
+    }
+    if (types && n_types != n) {
+        free(ids);
+        free(types);
+        return cli_fail("--type-ids: %zu values for %zu ids", n_types, n);
+    }
+    slm_error err;
+    slm_model_params mp = slm_model_default_params();
+    mp.load_tokenizer = 0;
+    slm_model *model = slm_model_load(path, &mp, &err);
+    if (!model) {
+        free(ids);
+        free(types);
+        return cli_fail_error(&err);
+    }
+    int rc;
+    if (slm_model_is_encoder(model)) {
+        encoder_request req = {head ? head : "model", output, types, threads};
+        rc = forward_encoder(model, ids, n, &req);
+    } else if (head || types) {
+        rc = cli_fail("--head and --type-ids are for encoders; this model is a decoder");
+    } else {
+        rc = forward_decoder(model, ids, n, output ? output : "logits", threads);
+    }
     slm_model_free(model);
     free(ids);
+    free(types);
     return rc;
 }
 

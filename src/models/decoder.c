@@ -54,40 +54,6 @@ static void embed(const slm_model *m, float *x, const int32_t *ids, int T, int p
     }
 }
 
-static void activate_range(slm_activation act, float *x, size_t n) {
-    switch (act) {
-    case SLM_ACT_GELU_TANH: slm_gelu_tanh(x, n); break;
-    case SLM_ACT_GELU_ERF: slm_gelu_erf(x, n); break;
-    case SLM_ACT_RELU:
-        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-        break;
-    case SLM_ACT_SILU: /* only as a SwiGLU gate, handled by slm_silu_mul */ break;
-    }
-}
-
-typedef struct {
-    slm_activation act;
-    float *x;
-    size_t n;
-} activation_job;
-
-static void activation_task(void *ctx, int task, int n_tasks) {
-    const activation_job *job = ctx;
-    /* Chunks on 16-float boundaries so vector kernels see whole lanes. */
-    size_t per = (job->n / (size_t)n_tasks + 15) & ~(size_t)15;
-    size_t begin = per * (size_t)task;
-    if (begin >= job->n) return;
-    size_t end = begin + per < job->n ? begin + per : job->n;
-    activate_range(job->act, job->x + begin, end - begin);
-}
-
-/* The MLP activation over (T, d_ff) values, split across the pool: for long
- * prompts it costs as much as a matmul when run on one thread. */
-static void activate(slm_thread_pool *pool, slm_activation act, float *x, size_t n) {
-    activation_job job = {act, x, n};
-    slm_thread_pool_run(pool, activation_task, &job, n < 4096 ? 1 : slm_attention_tasks(pool));
-}
-
 /* Projects xn into q, k, v: one fused matmul or three, into one row of stride qkv_width. */
 static void project_qkv(const slm_model *m, const slm_block *b, slm_thread_pool *pool, float *qkv,
                         float *split, const float *xn, int T) {
@@ -137,7 +103,7 @@ static void mlp_block(const slm_model *m, const slm_block *b, slm_thread_pool *p
         slm_silu_mul(s->hb2, s->hb, n);
         slm_linear_forward(pool, &b->down, s->xn, s->hb2, T);
     } else {
-        activate(pool, m->activation, s->hb, n);
+        slm_activate(pool, m->activation, s->hb, n);
         slm_linear_forward(pool, &b->down, s->xn, s->hb, T);
     }
     slm_add(s->x, s->xn, (size_t)T * d);

@@ -1,6 +1,7 @@
 /* family.h — the model's internal layout, shared by the loader (model.c), the
- * decoder forward pass (decoder.c) and the per-family files (gpt2.c, llama.c)
- * that map a checkpoint's config and tensor names onto it. */
+ * forward passes (decoder.c, encoder.c) and the per-family files (gpt2.c,
+ * llama.c, bert.c, distilbert.c) that map a checkpoint's config and tensor
+ * names onto it. */
 #ifndef SLM_MODELS_FAMILY_H
 #define SLM_MODELS_FAMILY_H
 
@@ -11,8 +12,6 @@
 #include "models/layers.h"
 #include "models/model.h"
 
-typedef enum { SLM_ACT_GELU_TANH, SLM_ACT_GELU_ERF, SLM_ACT_RELU, SLM_ACT_SILU } slm_activation;
-
 /* One pre-norm decoder block. qkv is used when the checkpoint fuses the three
  * projections (GPT-2's c_attn), else q, k, v. gate is set for SwiGLU MLPs. */
 typedef struct {
@@ -21,6 +20,40 @@ typedef struct {
     slm_linear up, gate, down;
     float attn_scale;
 } slm_block;
+
+/* One post-norm encoder layer (BERT, DistilBERT): x = norm(x + o(attention(x)));
+ * x = norm(x + down(act(up(x)))). */
+typedef struct {
+    slm_linear q, k, v, o;
+    slm_norm attn_norm;
+    slm_linear up, down;
+    slm_norm mlp_norm;
+} slm_encoder_layer;
+
+/* Everything an encoder has beyond the fields it shares with decoders
+ * (tok_embed, pos_embed, sizes, activation). Heads are present when their
+ * weight's data is non-NULL; `heads` has bit (1 << slm_head) for each. */
+typedef struct {
+    int type_vocab_size;
+    slm_matrix type_embed;    /* (type_vocab_size, d_model); data NULL for DistilBERT */
+    slm_norm embed_norm;
+    slm_encoder_layer *layers; /* n_layers */
+    float attn_scale;
+
+    slm_linear pooler;        /* BERT: tanh(dense(hidden[CLS])), (d_model, d_model) */
+    slm_linear mlm_transform; /* (d_model, d_model), then mlm_activation and mlm_norm */
+    slm_activation mlm_activation;
+    slm_norm mlm_norm;
+    slm_linear mlm_decoder;   /* (n_vocab, d_model), tied to tok_embed unless stored */
+    slm_linear seqcls_pre;    /* DistilBERT's pre_classifier (+ ReLU) on [CLS]; data NULL for BERT */
+    slm_linear seqcls;        /* (num_labels, d_model) on the pooler (BERT) or pre_classifier */
+    slm_linear tokcls;        /* (num_labels, d_model) per token */
+    slm_linear qa;            /* (2, d_model) per token: start, end */
+    int heads;
+
+    int num_labels;
+    char **labels;            /* num_labels strings: id2label, or "LABEL_i" */
+} slm_encoder;
 
 #define SLM_MAX_END_TOKENS 8
 
@@ -40,6 +73,9 @@ struct slm_model {
     int32_t bos;
     int32_t end_tokens[SLM_MAX_END_TOKENS];
     int n_end_tokens;
+
+    int is_encoder;
+    slm_encoder encoder; /* when is_encoder */
 
     slm_weights *weights;
     slm_tokenizer *tokenizer;
@@ -72,12 +108,17 @@ const float *slm_loader_vector(slm_loader *ld, const char *name, int n, int opti
 int slm_loader_blocks(slm_loader *ld);
 /* 1 when a tensor of this name exists under one of the prefixes. */
 int slm_loader_has(slm_loader *ld, const char *name);
+/* Rows (first dimension) of a 2-D tensor, or 0 when absent or not 2-D: for
+ * sizes only the checkpoint knows, like the number of classifier labels. */
+int slm_loader_rows(slm_loader *ld, const char *name);
 /* Records a config error ("config.json: n_head 5 does not divide n_embd 64"). */
 void slm_loader_fail(slm_loader *ld, slm_status status, const char *fmt, ...) SLM_PRINTF(3, 4);
 
 /* Config readers: a missing required key is an error naming it. */
 int slm_config_int(slm_loader *ld, const json_t *cfg, const char *key, int fallback, int required);
 double slm_config_number(slm_loader *ld, const json_t *cfg, const char *key, double fallback);
+/* An activation by its config name ("gelu", "gelu_new", "relu", ...) under key. */
+slm_activation slm_config_activation(slm_loader *ld, const json_t *cfg, const char *key, const char *fallback);
 /* Reads eos_token_id (an int or a list) and bos_token_id into the model. */
 void slm_config_special_tokens(slm_model *m, const json_t *cfg);
 
@@ -85,6 +126,35 @@ void slm_config_special_tokens(slm_model *m, const json_t *cfg);
 void slm_gpt2_load(slm_loader *ld, const json_t *cfg);
 void slm_llama_load(slm_loader *ld, const json_t *cfg);
 void slm_llama2c_load(slm_loader *ld, const slm_llama2c_config *cfg);
+void slm_bert_load(slm_loader *ld, const json_t *cfg);
+void slm_distilbert_load(slm_loader *ld, const json_t *cfg);
+/* "bert" for a config without model_type whose tensors or architectures say BERT
+ * (TinyBERT), "distilbert" likewise, or NULL. */
+const char *slm_encoder_family_guess(const json_t *cfg, const slm_weights *weights);
+
+/* ---- encoders (encoder.c) ---- */
+
+/* Checks the sizes read from the config and allocates the layers; 0 on error. */
+int slm_encoder_alloc_layers(slm_loader *ld);
+/* A LayerNorm named base + ".weight"/".bias", or the legacy ".gamma"/".beta". */
+void slm_encoder_norm(slm_loader *ld, const char *base, float eps, slm_norm *out);
+/* A linear layer base + ".weight" (n_out, n_in) and ".bias"; absent is fine when optional. */
+void slm_encoder_linear(slm_loader *ld, const char *base, int n_in, int n_out, int optional, slm_linear *out);
+/* Reads num_labels and id2label from the config (labels sized to the classifier). */
+void slm_encoder_labels(slm_loader *ld, const json_t *cfg);
+void slm_encoder_free(slm_encoder *e);
+
+/* Per-session encoder scratch, grown to the largest batch seen. */
+typedef struct {
+    size_t cap_rows, cap_keys, cap_seqs, cap_out;
+    float *x, *q, *k, *v, *att, *h, *ff, *scores, *head_out;
+    int *row_seq, *row_pos, *seq_first, *seq_keys, *seq_rows;
+} slm_encoder_scratch;
+
+void slm_encoder_scratch_free(slm_encoder_scratch *s);
+/* Validates the batch and writes the requested output (see slm_session_encode). */
+slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s,
+                           const slm_batch *batch, slm_encode_output what, float *out, slm_error *err);
 
 /* ---- the forward pass (decoder.c) ---- */
 

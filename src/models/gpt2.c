@@ -9,15 +9,6 @@
 
 #include "models/family.h"
 
-static slm_activation parse_activation(slm_loader *ld, const char *name) {
-    if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh") || !strcmp(name, "gelu_fast"))
-        return SLM_ACT_GELU_TANH;
-    if (!strcmp(name, "gelu")) return SLM_ACT_GELU_ERF;
-    if (!strcmp(name, "relu")) return SLM_ACT_RELU;
-    slm_loader_fail(ld, SLM_ERR_UNSUPPORTED, "config.json: activation_function \"%s\" is not supported", name);
-    return SLM_ACT_GELU_TANH;
-}
-
 static void load_block(slm_loader *ld, slm_block *b, int l, float eps) {
     const slm_model *m = ld->model;
     int d = m->d_model, ff = m->d_ff;
@@ -52,8 +43,7 @@ void slm_gpt2_load(slm_loader *ld, const json_t *cfg) {
     m->n_ctx_train = slm_config_int(ld, cfg, "n_positions", 1024, 0);
     m->d_ff = slm_config_int(ld, cfg, "n_inner", 4 * m->d_model, 0);
     float eps = (float)slm_config_number(ld, cfg, "layer_norm_epsilon", 1e-5);
-    const char *act = json_string_value(json_object_get(cfg, "activation_function"));
-    m->activation = parse_activation(ld, act ? act : "gelu_new");
+    m->activation = slm_config_activation(ld, cfg, "activation_function", "gelu_new");
     if (ld->status) return;
     if (m->n_heads == 0 || m->d_model % m->n_heads != 0) {
         slm_loader_fail(ld, SLM_ERR_FORMAT, "config.json: n_head %d does not divide n_embd %d", m->n_heads, m->d_model);

@@ -1,4 +1,4 @@
-/* layers.c — shared decoder layers: rotary embeddings, KV cache, attention, norms. */
+/* layers.c — shared layers: activations, rotary embeddings, KV cache, attention, norms. */
 #include "models/layers.h"
 
 #include <math.h>
@@ -9,6 +9,41 @@ void slm_norm_forward(const slm_norm *n, float *out, const float *x, int T, int 
         slm_layernorm(out, x, n->weight, n->bias, T, C, n->eps);
     else
         slm_rmsnorm(out, x, n->weight, T, C, n->eps);
+}
+
+static void activate_range(slm_activation act, float *x, size_t n) {
+    switch (act) {
+    case SLM_ACT_GELU_TANH: slm_gelu_tanh(x, n); break;
+    case SLM_ACT_GELU_ERF: slm_gelu_erf(x, n); break;
+    case SLM_ACT_RELU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case SLM_ACT_SILU:
+        for (size_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    }
+}
+
+typedef struct {
+    slm_activation act;
+    float *x;
+    size_t n;
+} activation_job;
+
+static void activation_task(void *ctx, int task, int n_tasks) {
+    const activation_job *job = ctx;
+    /* Chunks on 16-float boundaries so vector kernels see whole lanes. */
+    size_t per = (job->n / (size_t)n_tasks + 15) & ~(size_t)15;
+    size_t begin = per * (size_t)task;
+    if (begin >= job->n) return;
+    size_t end = begin + per < job->n ? begin + per : job->n;
+    activate_range(job->act, job->x + begin, end - begin);
+}
+
+/* For long inputs the activation costs as much as a matmul when run on one thread. */
+void slm_activate(slm_thread_pool *pool, slm_activation act, float *x, size_t n) {
+    activation_job job = {act, x, n};
+    slm_thread_pool_run(pool, activation_task, &job, n < 4096 ? 1 : slm_attention_tasks(pool));
 }
 
 void slm_rope_apply(const slm_rope *rope, float *x, int T, int stride, int n_heads, int head_dim,

@@ -7,6 +7,12 @@
 #include "core/kernels.h"
 #include "core/threads.h"
 
+/* Element-wise activations, by the names configs use (hidden_act, activation). */
+typedef enum { SLM_ACT_GELU_TANH, SLM_ACT_GELU_ERF, SLM_ACT_RELU, SLM_ACT_SILU } slm_activation;
+
+/* In place over n values, split across the pool when large enough to matter. */
+void slm_activate(slm_thread_pool *pool, slm_activation act, float *x, size_t n);
+
 /* A projection y = x W^T + b. The matrix points into mapped weights; the bias
  * (n_out floats) is an f32 copy owned by the model, or NULL. */
 typedef struct {

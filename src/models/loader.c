@@ -32,6 +32,12 @@ static const slm_tensor_view *find(slm_loader *ld, const char *name) {
 
 int slm_loader_has(slm_loader *ld, const char *name) { return find(ld, name) != NULL; }
 
+int slm_loader_rows(slm_loader *ld, const char *name) {
+    const slm_tensor_view *t = find(ld, name);
+    if (!t || t->ndim != 2 || t->shape[0] <= 0 || t->shape[0] > (1 << 30)) return 0;
+    return (int)t->shape[0];
+}
+
 static void shape_text(char *buf, size_t cap, const int64_t *shape, int ndim) {
     size_t used = (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < ndim && used < cap; i++)
@@ -139,6 +145,18 @@ double slm_config_number(slm_loader *ld, const json_t *cfg, const char *key, dou
         return fallback;
     }
     return json_number_value(v);
+}
+
+slm_activation slm_config_activation(slm_loader *ld, const json_t *cfg, const char *key, const char *fallback) {
+    const char *name = json_string_value(json_object_get(cfg, key));
+    if (!name) name = fallback;
+    if (!strcmp(name, "gelu_new") || !strcmp(name, "gelu_pytorch_tanh") || !strcmp(name, "gelu_fast"))
+        return SLM_ACT_GELU_TANH;
+    if (!strcmp(name, "gelu")) return SLM_ACT_GELU_ERF;
+    if (!strcmp(name, "relu")) return SLM_ACT_RELU;
+    if (!strcmp(name, "silu") || !strcmp(name, "swish")) return SLM_ACT_SILU;
+    slm_loader_fail(ld, SLM_ERR_UNSUPPORTED, "config.json: %s \"%s\" is not supported", key, name);
+    return SLM_ACT_GELU_TANH;
 }
 
 void slm_config_special_tokens(slm_model *m, const json_t *cfg) {

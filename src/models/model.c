@@ -1,6 +1,6 @@
 /* model.c — loading a checkpoint into an slm_model (format detection, config,
  * family dispatch, tokenizer) and running it in an slm_session (KV cache,
- * scratch, threads, logits head). */
+ * scratch, threads, logits head; for encoders, batch scratch grown on demand). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +67,7 @@ static const char *family_name(const json_t *cfg) {
     const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
     if (arch && !strncmp(arch, "GPT2", 4)) return "gpt2";
     if (arch && !strncmp(arch, "Llama", 5)) return "llama";
-    return NULL;
+    return slm_encoder_family_guess(cfg, NULL);
 }
 
 static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) {
@@ -77,12 +77,10 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
     if (!cfg) return err ? err->status : SLM_ERR_FORMAT;
     const char *family = family_name(cfg);
     slm_status st = SLM_OK;
-    if (!family) {
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: no model_type or architectures: unknown architecture", path);
-    } else if (strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0) {
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama)", path,
-                      family);
-    }
+    if (family && strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0 && strcmp(family, "bert") != 0 &&
+        strcmp(family, "distilbert") != 0)
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert)",
+                      path, family);
     if (!st) {
         m->weights = slm_safetensors_open(dir, err);
         if (!m->weights) {
@@ -94,13 +92,23 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
                 st = err ? err->status : SLM_ERR_FORMAT;
         }
     }
+    /* A config with neither model_type nor architectures (TinyBERT's): the tensor names tell. */
+    if (!st && !family) {
+        family = slm_encoder_family_guess(cfg, m->weights);
+        if (!family)
+            st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: no model_type or architectures: unknown architecture", path);
+    }
     if (!st) {
         slm_loader ld = {.model = m, .weights = m->weights, .source = dir, .err = err};
         slm_config_special_tokens(m, cfg);
         if (!strcmp(family, "gpt2"))
             slm_gpt2_load(&ld, cfg);
-        else
+        else if (!strcmp(family, "llama"))
             slm_llama_load(&ld, cfg);
+        else if (!strcmp(family, "bert"))
+            slm_bert_load(&ld, cfg);
+        else
+            slm_distilbert_load(&ld, cfg);
         st = ld.status;
     }
     json_decref(cfg);
@@ -184,6 +192,7 @@ void slm_model_free(slm_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->blocks);
+    slm_encoder_free(&m->encoder);
     slm_tokenizer_free(m->tokenizer);
     slm_weights_free(m->weights);
     free(m);
@@ -205,6 +214,21 @@ slm_model_info slm_model_get_info(const slm_model *m) {
 }
 
 const slm_tokenizer *slm_model_tokenizer(const slm_model *m) { return m->tokenizer; }
+int slm_model_is_encoder(const slm_model *m) { return m && m->is_encoder; }
+
+int slm_model_has_head(const slm_model *m, slm_head head) {
+    if (!m || !m->is_encoder || head < SLM_HEAD_BASE || head > SLM_HEAD_QA) return 0;
+    return (m->encoder.heads >> head) & 1;
+}
+
+int slm_model_num_labels(const slm_model *m) { return m && m->is_encoder ? m->encoder.num_labels : 0; }
+
+const char *slm_model_label(const slm_model *m, int index) {
+    if (!m || !m->is_encoder || index < 0 || index >= m->encoder.num_labels) return NULL;
+    return m->encoder.labels[index];
+}
+
+int slm_model_max_length(const slm_model *m) { return m ? m->n_ctx_train : 0; }
 const char *slm_model_dir(const slm_model *m) { return m->dir; }
 int slm_model_n_vocab(const slm_model *m) { return m->n_vocab; }
 int32_t slm_model_bos(const slm_model *m) {
@@ -228,6 +252,7 @@ struct slm_session {
     float *kv_data;   /* (n_layers, 2, n_ctx, kv_dim) */
     slm_kv_layer *kv; /* n_layers views into kv_data */
     slm_scratch scratch;
+    slm_encoder_scratch encoder; /* encoders only: no KV cache, scratch sized per batch */
 };
 
 slm_session_params slm_session_default_params(void) {
@@ -260,6 +285,14 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
     s->model = m;
     s->n_ctx = params->n_ctx ? params->n_ctx : m->n_ctx_train;
     int threads = params->n_threads ? params->n_threads : slm_physical_cores();
+    if (m->is_encoder) {
+        s->pool = slm_thread_pool_new(threads, err);
+        if (!s->pool) {
+            slm_session_free(s);
+            return NULL;
+        }
+        return s;
+    }
     size_t kv_dim = (size_t)m->n_kv_heads * m->head_dim;
     s->pool = slm_thread_pool_new(threads, err);
     s->kv_data = malloc((size_t)m->n_layers * 2 * s->n_ctx * kv_dim * sizeof(float));
@@ -284,6 +317,7 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
 void slm_session_free(slm_session *s) {
     if (!s) return;
     slm_scratch_free(&s->scratch);
+    slm_encoder_scratch_free(&s->encoder);
     free(s->kv);
     free(s->kv_data);
     slm_thread_pool_free(s->pool);
@@ -296,6 +330,10 @@ int slm_session_n_ctx(const slm_session *s) { return s->n_ctx; }
 const slm_model *slm_session_model(const slm_session *s) { return s->model; }
 
 static slm_status check_ids(const slm_session *s, const int32_t *ids, size_t n, slm_error *err) {
+    if (s->model->is_encoder)
+        return slm_fail(err, SLM_ERR_INVALID_ARGUMENT,
+                        "%s is an encoder (%s): it has no next-token logits; use slm_session_encode",
+                        s->model->dir, s->model->architecture);
     if (!ids && n) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "ids is NULL");
     if (n > (size_t)(s->n_ctx - s->n_past))
         return slm_fail(err, SLM_ERR_CONTEXT_FULL, "%zu tokens after %d do not fit in the context of %d", n,
@@ -364,4 +402,13 @@ slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n
     if (st) return st;
     run_chunks(s, ids, n, emit_last, logits_last);
     return SLM_OK;
+}
+
+slm_status slm_session_encode(slm_session *s, const slm_batch *batch, slm_encode_output what, float *out,
+                              slm_error *err) {
+    if (!s) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "session is NULL");
+    if (!s->model->is_encoder)
+        return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "%s is a decoder (%s): use slm_session_forward",
+                        s->model->dir, s->model->architecture);
+    return slm_encoder_run(s->model, s->pool, &s->encoder, batch, what, out, err);
 }

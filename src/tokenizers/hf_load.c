@@ -460,11 +460,12 @@ slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm
     slm_bpe_init_byte_alphabet(&tok->bpe);
     if (!json_is_object(root) || !json_is_object(model)) {
         st = slm_fail(err, SLM_ERR_FORMAT, "%s: no \"model\" object; not a tokenizer.json", path);
-    } else if (model_type && strcmp(model_type, "BPE") != 0) {
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: model type %s is not supported (only byte-level BPE)", path, model_type);
-    } else if (!model_type && !json_object_get(model, "merges")) {
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: the model has no type and no merges (WordPiece?); only byte-level "
-                      "BPE is supported", path);
+    } else if (model_type && strcmp(model_type, "BPE") != 0 && strcmp(model_type, "WordPiece") != 0) {
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: model type %s is not supported (byte-level BPE and WordPiece are)",
+                      path, model_type);
+    } else if (!model_type && !json_object_get(model, "merges") && !json_object_get(model, "continuing_subword_prefix")) {
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: the model has no type, no merges and no continuing_subword_prefix; "
+                      "not a BPE or WordPiece model", path);
     } else if (!json_is_object(vocab)) {
         st = slm_fail(err, SLM_ERR_FORMAT, "%s: model.vocab is not an object", path);
     } else if (added && !json_is_array(added) && !json_is_null(added)) {
@@ -489,6 +490,13 @@ slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm
         }
     }
     if (st == SLM_OK) st = build_lookup(tok, path, vocab, err);
+    int wordpiece = model_type ? strcmp(model_type, "WordPiece") == 0 : !json_object_get(model, "merges");
+    if (st == SLM_OK && wordpiece) {
+        link_added_contents(tok);
+        st = slm_wordpiece_load_json(tok, path, root, err);
+        json_decref(root);
+        return st;
+    }
     if (st == SLM_OK) st = parse_model(tok, path, model, err);
     if (st == SLM_OK) st = parse_normalizer(tok, path, json_object_get(root, "normalizer"), err);
     if (st == SLM_OK) st = parse_pre_tokenizer(tok, path, json_object_get(root, "pre_tokenizer"), err);

@@ -1,6 +1,6 @@
 /* tokenizer.c — the public tokenizer API: finding the tokenizer files a path
- * names, dispatching encode to the model (byte-level BPE or llama2.c), and
- * decoding, which is the same for both: each token's piece, concatenated, with
+ * names, dispatching encode to the model (byte-level BPE, llama2.c or WordPiece), and
+ * decoding, which is the same for the first two (WordPiece has its own decoder, wordpiece.c): each token's piece, concatenated, with
  * ill-formed UTF-8 replaced the way Hugging Face's decode does (U+FFFD per
  * maximal ill-formed subpart). */
 #include "tokenizers/tokenizer.h"
@@ -108,6 +108,7 @@ slm_tokenizer *slm_tokenizer_alloc(slm_tokenizer_kind kind) {
     tok->kind = kind;
     tok->bos = tok->eos = -1;
     tok->bpe.unk_id = -1;
+    tok->wordpiece.unk_id = -1;
     for (int b = 0; b < 256; b++) tok->llama2c.byte_id[b] = -1;
     return tok;
 }
@@ -154,6 +155,8 @@ void slm_tokenizer_free(slm_tokenizer *tok) {
     free(tok->tokens);
     slm_str_map_free(&tok->lookup);
     slm_bpe_free(&tok->bpe);
+    slm_template_free(&tok->single);
+    slm_template_free(&tok->pair);
     free(tok);
 }
 
@@ -200,7 +203,8 @@ static slm_tokenizer *load_hf(const char *json_path, const char *dir, slm_error 
     }
     slm_status st = json_path ? slm_bpe_load_tokenizer_json(tok, json_path, err)
                               : slm_bpe_load_vocab_merges(tok, dir, err);
-    if (st == SLM_OK) st = slm_bpe_load_specials(tok, dir, err);
+    if (st == SLM_OK && tok->kind != SLM_TOKENIZER_WORDPIECE) st = slm_bpe_load_specials(tok, dir, err);
+    if (st == SLM_OK) st = slm_tokenizer_read_config(tok, dir, 0, err);
     if (st != SLM_OK) {
         slm_tokenizer_free(tok);
         return NULL;
@@ -256,22 +260,28 @@ slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err) {
         snprintf(buf, sizeof buf, "%s/vocab.json", path);
         snprintf(merges, sizeof merges, "%s/merges.txt", path);
         if (path_is_file(buf) && path_is_file(merges)) return load_hf(NULL, path, err);
+        snprintf(buf, sizeof buf, "%s/vocab.txt", path);
+        if (path_is_file(buf)) return slm_wordpiece_load_vocab_txt(buf, path, err);
         snprintf(buf, sizeof buf, "%s/tokenizer.bin", path);
         if (path_is_file(buf)) return slm_tokenizer_load_llama2c(buf, err);
         slm_fail(err, SLM_ERR_IO,
                  "%s: no tokenizer in this folder (looked for tokenizer.json, vocab.json + merges.txt, "
-                 "tokenizer.bin)", path);
+                 "vocab.txt, tokenizer.bin)", path);
         return NULL;
     }
     if (ends_with(path, ".json")) {
         dir_name(path, dir, sizeof dir);
         return load_hf(path, dir, err);
     }
+    if (ends_with(path, ".txt")) { /* a WordPiece vocab.txt, its config files beside it */
+        dir_name(path, dir, sizeof dir);
+        return slm_wordpiece_load_vocab_txt(path, dir, err);
+    }
     if (looks_like_llama2c_tokenizer(path)) return slm_tokenizer_load_llama2c(path, err);
     if (ends_with(path, ".bin")) return load_beside_checkpoint(path, err);
     slm_fail(err, SLM_ERR_UNSUPPORTED,
-             "%s: not a tokenizer slm reads (a folder with tokenizer.json or vocab.json + merges.txt, "
-             "a tokenizer.json, or a llama2.c tokenizer .bin)", path);
+             "%s: not a tokenizer slm reads (a folder with tokenizer.json, vocab.json + merges.txt or vocab.txt, "
+             "a tokenizer.json, a WordPiece vocab.txt, or a llama2.c tokenizer .bin)", path);
     return NULL;
 }
 
@@ -291,6 +301,18 @@ slm_status slm_tokenize(const slm_tokenizer *tok, const char *text, size_t len, 
                             "slm_tokenize: text is not valid UTF-8 at byte offset %zu (byte 0x%02X)", i,
                             (unsigned)(unsigned char)text[i]);
         i += n;
+    }
+    if (tok->kind == SLM_TOKENIZER_WORDPIECE) { /* one code path with slm_encode: the same ids */
+        slm_encode_params params = slm_encode_default_params();
+        params.add_special = add_special;
+        slm_encoding *enc = NULL;
+        slm_status st = slm_encode(tok, text, len, NULL, 0, &params, &enc, err);
+        if (st != SLM_OK) return st;
+        *ids = enc->ids; /* the encoding's arrays are separate allocations: keep ids, free the rest */
+        *n_ids = enc->n;
+        enc->ids = NULL;
+        slm_encoding_free(enc);
+        return SLM_OK;
     }
     slm_id_vec out = {0};
     slm_status st = tok->kind == SLM_TOKENIZER_LLAMA2C
@@ -314,6 +336,11 @@ const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t 
     const char *piece = e->piece;
     size_t n = e->piece_len;
     /* SentencePiece's dummy prefix: the first word after BOS (or at the start) loses its space. */
+    /* WordPiece: a word's piece starts with its separating space, except the text's first word */
+    if (tok->kind == SLM_TOKENIZER_WORDPIECE && prev == -1 && n > 0 && piece[0] == ' ') {
+        piece++;
+        n--;
+    }
     if (tok->kind == SLM_TOKENIZER_LLAMA2C && (prev == -1 || prev == tok->bos) &&
         !(e->flags & (SLM_TOKEN_BYTE | SLM_TOKEN_SPECIAL)) && n > 0 && piece[0] == ' ') {
         piece++;
@@ -357,6 +384,7 @@ slm_status slm_detokenize(const slm_tokenizer *tok, const int32_t *ids, size_t n
                             (int)ids[i], i, (int)tok->n_tokens);
         total += tok->tokens[ids[i]].piece_len;
     }
+    if (tok->kind == SLM_TOKENIZER_WORDPIECE) return slm_wordpiece_decode(tok, ids, n_ids, skip_special, text, err);
     char *bytes = malloc(total + 1);
     if (!bytes) return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "slm_detokenize: out of memory");
     size_t used = 0;

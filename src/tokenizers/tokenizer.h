@@ -19,4 +19,7 @@ const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t 
 /* 1 when id is a special/control token (BOS, EOS, <|endoftext|>, added special tokens). */
 int slm_tokenizer_is_special(const slm_tokenizer *tok, int32_t id);
 
+/* model_max_length from tokenizer_config.json when sane (below 1e6), else 0. */
+int slm_tokenizer_model_max_length(const slm_tokenizer *tok);
+
 #endif

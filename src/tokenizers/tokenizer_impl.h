@@ -4,6 +4,9 @@
  *   hf_load.c        reads Hugging Face tokenizer.json / vocab.json + merges.txt
  *   bpe.c            byte-level BPE encoding (added tokens, pre-tokenizers, merges)
  *   llama2c_vocab.c  llama2.c tokenizer.bin: loading and score-based encoding
+ *   wordpiece.c      BERT's normalizer, pre-tokenizer, WordPiece model (with offsets) and decoder
+ *   wordpiece_load.c WordPiece from tokenizer.json or vocab.txt; tokenizer_config.json settings
+ *   encode.c         slm_encode: templates ([CLS] $A [SEP] ...), truncation, offsets for every kind
  *   hashmap.c        string -> id and (id, id) -> merge maps
  */
 #ifndef SLM_TOKENIZERS_TOKENIZER_IMPL_H
@@ -15,7 +18,7 @@
 #include "slm.h"
 #include "tokenizers/hashmap.h"
 
-typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C } slm_tokenizer_kind;
+typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C, SLM_TOKENIZER_WORDPIECE } slm_tokenizer_kind;
 
 enum {
     SLM_TOKEN_SPECIAL = 1, /* control token: skipped by skip_special, never merged into */
@@ -85,6 +88,27 @@ typedef struct {
     int max_token_length;
 } slm_llama2c;
 
+/* BertNormalizer's switches and the WordPiece model and decoder settings. */
+typedef struct {
+    int clean_text, handle_chinese_chars, strip_accents, lowercase; /* strip_accents already resolved */
+    char prefix[16];               /* continuing_subword_prefix, "##" */
+    int max_input_chars_per_word;  /* longer words become one unk token */
+    int32_t unk_id;                /* -1 when none */
+    int decoder_cleanup;           /* the WordPiece decoder's "cleanup" */
+} slm_wordpiece;
+
+/* One item of a post-processor template: a special token, or where a sequence goes. */
+enum { SLM_TEMPLATE_A = -1, SLM_TEMPLATE_B = -2 };
+typedef struct {
+    int32_t id;      /* a token id, or SLM_TEMPLATE_A / SLM_TEMPLATE_B */
+    int32_t type_id;
+} slm_template_item;
+
+typedef struct {
+    slm_template_item *items;
+    int n;
+} slm_template;
+
 struct slm_tokenizer {
     slm_tokenizer_kind kind;
     slm_token_entry *tokens; /* (n_tokens) */
@@ -93,6 +117,11 @@ struct slm_tokenizer {
     int32_t bos, eos;        /* -1 when none */
     slm_bpe bpe;
     slm_llama2c llama2c;
+    slm_wordpiece wordpiece;
+    /* the post-processor for one text and for a pair (WordPiece; other kinds use bpe.prefix/suffix_ids) */
+    slm_template single, pair;
+    int clean_up_tokenization_spaces; /* tokenizer_config.json: transformers' cleanup after decoding */
+    int model_max_length;             /* tokenizer_config.json, 0 when absent or not sane */
 };
 
 /* A growable array of ids. */
@@ -102,6 +131,15 @@ typedef struct {
 } slm_id_vec;
 
 int slm_id_vec_push(slm_id_vec *v, int32_t id); /* 0, or -1 when out of memory */
+
+/* Tokens with offsets: (n) ids and (n, 2) [start, end) offsets in code points of the original text. */
+typedef struct {
+    int32_t *ids, *offsets;
+    size_t n, cap;
+} slm_token_vec;
+
+int slm_token_vec_push(slm_token_vec *v, int32_t id, int32_t start, int32_t end); /* 0, or -1 when out of memory */
+void slm_token_vec_free(slm_token_vec *v);
 
 /* ---- tokenizer.c ---- */
 slm_tokenizer *slm_tokenizer_alloc(slm_tokenizer_kind kind);
@@ -139,5 +177,24 @@ slm_status slm_bpe_encode(const slm_tokenizer *tok, const char *text, size_t len
 /* ---- llama2c_vocab.c ---- */
 slm_status slm_llama2c_encode(const slm_tokenizer *tok, const char *text, size_t len, int add_special,
                               slm_id_vec *out, slm_error *err);
+
+/* ---- wordpiece.c ---- */
+/* Encodes valid UTF-8 text without special tokens, appending ids and offsets to out. */
+slm_status slm_wordpiece_encode(const slm_tokenizer *tok, const char *text, size_t len, slm_token_vec *out,
+                                slm_error *err);
+/* Hugging Face's decode; ids are known to be in the vocabulary. */
+slm_status slm_wordpiece_decode(const slm_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
+                                char **text, slm_error *err);
+
+/* ---- wordpiece_load.c ---- */
+/* Reads the WordPiece parts of a parsed tokenizer.json (vocabulary and added tokens already loaded):
+ * model, normalizer, pre_tokenizer, post_processor, decoder. */
+slm_status slm_wordpiece_load_json(slm_tokenizer *tok, const char *where, void *json_root, slm_error *err);
+/* A vocab.txt (with tokenizer_config.json and special_tokens_map.json from dir, where present):
+ * BERT's defaults. */
+slm_tokenizer *slm_wordpiece_load_vocab_txt(const char *path, const char *dir, slm_error *err);
+/* model_max_length and clean_up_tokenization_spaces from dir/tokenizer_config.json, where present. */
+slm_status slm_tokenizer_read_config(slm_tokenizer *tok, const char *dir, int clean_up_default, slm_error *err);
+void slm_template_free(slm_template *t);
 
 #endif
