@@ -39,7 +39,7 @@ void slm_free(void *ptr);
 
 typedef struct slm_tokenizer slm_tokenizer;
 
-/* path: a model folder (tokenizer.json, or vocab.json + merges.txt), a
+/* path: a model folder (tokenizer.json, vocab.json + merges.txt, or vocab.txt), a
  * llama2.c tokenizer.bin, or a llama2.c checkpoint with tokenizer.bin beside it. */
 slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err);
 void slm_tokenizer_free(slm_tokenizer *tok);

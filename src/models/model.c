@@ -141,9 +141,9 @@ static slm_status load_tokenizer(slm_model *m, const char *dir, int llama2c, slm
         if (!is_file(path)) return SLM_OK;
         m->tokenizer = slm_tokenizer_load_llama2c(path, err);
     } else {
-        static const char *markers[] = {"tokenizer.json", "vocab.json"};
+        static const char *markers[] = {"tokenizer.json", "vocab.json", "vocab.txt"};
         int present = 0;
-        for (int i = 0; i < 2 && !present; i++) {
+        for (int i = 0; i < 3 && !present; i++) {
             snprintf(path, sizeof path, "%s/%s", dir, markers[i]);
             present = is_file(path);
         }
