@@ -357,6 +357,16 @@ static void test_softmax(void) {
     float neg_inf[3] = {-INFINITY, 0.0f, -INFINITY};
     slm_softmax(neg_inf, 3);
     CHECK(neg_inf[0] == 0.0f && neg_inf[1] == 1.0f && neg_inf[2] == 0.0f, "softmax with -inf (masked) entries");
+    /* The vectorised path against the scalar reference on odd lengths and wide ranges. */
+    for (int n = 1; n < 300; n += 37) {
+        float a[300], b[300];
+        for (int i = 0; i < n; i++) a[i] = b[i] = 20.0f * uniform();
+        slm_softmax(a, n);
+        slm_softmax_reference(b, n);
+        double worst = 0;
+        for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]) / (b[i] + 1e-30));
+        CHECK(worst < 2e-6, "softmax fast vs reference, n %d: worst relative %g", n, worst);
+    }
     float one = 7.0f;
     slm_softmax(&one, 1);
     CHECK(one == 1.0f, "softmax of one value = %g", (double)one);

@@ -10,6 +10,11 @@ int cli_generate(int argc, char **argv);
 int cli_tokenize(int argc, char **argv);
 int cli_forward(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_embed(int argc, char **argv);
+int cli_fill_mask(int argc, char **argv);
+int cli_classify(int argc, char **argv);
+int cli_ner(int argc, char **argv);
+int cli_qa(int argc, char **argv);
 
 /* Prints "slm: message" to stderr and returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...);

@@ -17,6 +17,12 @@ static const char usage[] =
     "  tokenize MODEL TEXT [--no-special-tokens]\n"
     "  forward  MODEL --ids 1,2,3 [--output logits|hidden] [--threads N]\n"
     "  info     MODEL\n"
+    "  embed    MODEL TEXT... [--input FILE]      (FILE: JSONL strings or {\"text\": ...}, or plain lines)\n"
+    "  fill-mask MODEL TEXT [--top-k 5] [--pair TEXT]\n"
+    "  classify MODEL TEXT... [--pair TEXT] [--top-k K] [--function softmax|sigmoid|none]\n"
+    "  ner      MODEL TEXT [--aggregation none|simple|first|average|max]\n"
+    "  qa       MODEL --question Q --context C [--stride N] [--max-answer-len N] [--max-seq-len N]\n"
+    "           (the encoder tasks also take --threads N)\n"
     "MODEL is a Hugging Face folder, a llama2.c checkpoint or a tokenizer file.\n"
     "PROMPT or TEXT '-' reads standard input.\n";
 
@@ -129,6 +135,11 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "tokenize")) return cli_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "forward")) return cli_forward(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cli_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "embed")) return cli_embed(argc - 2, argv + 2);
+    if (!strcmp(cmd, "fill-mask")) return cli_fill_mask(argc - 2, argv + 2);
+    if (!strcmp(cmd, "classify")) return cli_classify(argc - 2, argv + 2);
+    if (!strcmp(cmd, "ner")) return cli_ner(argc - 2, argv + 2);
+    if (!strcmp(cmd, "qa")) return cli_qa(argc - 2, argv + 2);
     fputs(usage, stderr);
     return cli_fail("unknown command \"%s\"", cmd) + 1;
 }

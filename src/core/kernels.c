@@ -468,6 +468,14 @@ void slm_silu_mul(float *gate, const float *up, size_t n) {
 }
 
 void slm_softmax(float *x, int n) {
+    const slm_kernels_table *kt = slm_kernels_active();
+    if (kt->softmax)
+        kt->softmax(x, n);
+    else
+        slm_softmax_reference(x, n);
+}
+
+void slm_softmax_reference(float *x, int n) {
     if (n <= 0) return;
     float max = x[0];
     for (int i = 1; i < n; i++)

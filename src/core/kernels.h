@@ -51,8 +51,9 @@ void slm_gelu_tanh_reference(float *x, size_t n);
 void slm_gelu_erf(float *x, size_t n);
 /* gate (n) = silu(gate) * up (n). */
 void slm_silu_mul(float *gate, const float *up, size_t n);
-/* In place softmax over n values; returns nothing. */
+/* In place softmax over n values (max-subtracted). */
 void slm_softmax(float *x, int n);
+void slm_softmax_reference(float *x, int n);
 /* Attention of one query (head_dim) over n_keys keys and values, rows `stride`
  * floats apart: scores (n_keys) = softmax(q . k_j * scale), out (head_dim) = sum_j scores_j v_j. */
 void slm_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim, float scale,

@@ -359,7 +359,7 @@ TARGET_AVX512 static void avx512_add(float *y, const float *x, size_t n) {
  * polynomial for e^r, then scalef (which saturates to 0 and inf correctly).
  * NaN and -inf inputs become 0 (the lower clamp), as masked scores need. */
 TARGET_AVX512 ALWAYS_INLINE __m512 exp_ps(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-120.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.4426950408889634f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
@@ -387,6 +387,26 @@ TARGET_AVX512 static void avx512_gelu_tanh(float *x, size_t n) {
         __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), u2));
         __m512 g = _mm512_div_ps(v, _mm512_add_ps(e, one));
         _mm512_mask_storeu_ps(x + i, mask, g);
+    }
+}
+
+TARGET_AVX512 static void avx512_softmax(float *x, int n) {
+    if (n <= 0) return;
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    for (int i = 0; i < n; i += 16)
+        mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), tail_mask(n - i), x + i));
+    __m512 maxv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 mask = tail_mask(n - i);
+        __m512 e = _mm512_maskz_mov_ps(mask, exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), maxv)));
+        _mm512_mask_storeu_ps(x + i, mask, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 mask = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), inv));
     }
 }
 
@@ -455,6 +475,7 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
 const slm_kernels_table slm_kernels_avx512 = {
     .name = "avx512",
     .gelu_tanh = avx512_gelu_tanh,
+    .softmax = avx512_softmax,
     .attend = avx512_attend,
     .mr = MR,
     .nr = NR,

@@ -54,6 +54,8 @@ typedef struct {
     void (*add)(float *y, const float *x, size_t n);
 
     /* Optional (NULL: kernels.c uses its scalar version). */
+    /* In place softmax of n values (max-subtracted). */
+    void (*softmax)(float *x, int n);
     /* In place, n values: GPT-2's gelu_new. */
     void (*gelu_tanh)(float *x, size_t n);
     /* One query against n_keys cached keys/values (rows of `stride` floats, head_dim used):

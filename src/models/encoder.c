@@ -295,34 +295,53 @@ static void embed(const slm_model *m, const slm_batch *b, const slm_encoder_scra
 typedef struct {
     const slm_model *m;
     const slm_encoder_scratch *s;
-    int N, scores_stride;
+    int n_seqs, buffer_stride;
 } attention_job;
 
-/* One (row, head) pair attends over the keys of the row's own sequence. */
+/* Floats one attention task needs for a sequence of up to L tokens: the
+ * head's queries, keys, values and output gathered contiguous, and the scores. */
+static size_t attention_buffer(size_t L, size_t head_dim) { return L * L + 4 * L * head_dim; }
+
+/* Gathers a head's columns (rows of hd floats, `stride` apart) into a dense (n, hd) block. */
+static void gather_head(float *dst, const float *src, int n, int hd, int stride, float scale) {
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < hd; c++) dst[(size_t)r * hd + c] = src[(size_t)r * stride + c] * scale;
+}
+
+/* One (sequence, head): S = (Q scale) K^T, softmax by row, O = S V, all with the
+ * matmul kernels (a sequence attends only to its own real tokens, so no mask is needed). */
 static void attention_task(void *ctx, int task, int n_tasks) {
     const attention_job *job = ctx;
     const slm_model *m = job->m;
     const slm_encoder_scratch *s = job->s;
     int d = m->d_model, hd = m->head_dim, n_heads = m->n_heads;
-    float *scores = s->scores + (size_t)task * job->scores_stride;
-    int n_pairs = job->N * n_heads;
-    for (int p = task; p < n_pairs; p += n_tasks) {
-        int r = p / n_heads, h = p % n_heads;
-        int seq = s->row_seq[r];
+    float *buf = s->scores + (size_t)task * job->buffer_stride;
+    for (int p = task; p < job->n_seqs * n_heads; p += n_tasks) {
+        int seq = p / n_heads, h = p % n_heads;
+        int rows = s->seq_rows[seq], keys = s->seq_keys[seq];
         size_t first = (size_t)s->seq_first[seq] * d + (size_t)h * hd;
-        size_t at = (size_t)r * d + (size_t)h * hd;
-        slm_attend(s->q + at, s->k + first, s->v + first, s->seq_keys[seq], (size_t)d, hd, m->encoder.attn_scale,
-                   scores, s->att + at);
+        float *q = buf, *k = q + (size_t)rows * hd, *v = k + (size_t)keys * hd, *o = v + (size_t)keys * hd;
+        float *scores = o + (size_t)rows * hd;
+        gather_head(q, s->q + first, rows, hd, d, m->encoder.attn_scale);
+        gather_head(k, s->k + first, keys, hd, d, 1.0f);
+        gather_head(v, s->v + first, keys, hd, d, 1.0f);
+        slm_matrix keys_as_weights = {SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, hd, keys, k};
+        slm_matmul(NULL, scores, q, rows, &keys_as_weights, NULL);
+        for (int r = 0; r < rows; r++) slm_softmax(scores + (size_t)r * keys, keys);
+        slm_matrix values_as_weights = {SLM_DTYPE_F32, SLM_LAYOUT_IN_OUT, keys, hd, v};
+        slm_matmul(NULL, o, scores, rows, &values_as_weights, NULL);
+        for (int r = 0; r < rows; r++)
+            memcpy(s->att + first + (size_t)r * d, o + (size_t)r * hd, (size_t)hd * sizeof(float));
     }
 }
 
 static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_thread_pool *pool,
-                          const slm_encoder_scratch *s, int N, int max_keys) {
+                          const slm_encoder_scratch *s, int N, int n_seqs, int buffer_stride) {
     int d = m->d_model;
     slm_linear_forward(pool, &L->q, s->q, s->x, N);
     slm_linear_forward(pool, &L->k, s->k, s->x, N);
     slm_linear_forward(pool, &L->v, s->v, s->x, N);
-    attention_job job = {m, s, N, max_keys};
+    attention_job job = {m, s, n_seqs, buffer_stride};
     slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
     slm_linear_forward(pool, &L->o, s->h, s->att, N);
     slm_add(s->h, s->x, (size_t)N * d);
@@ -384,11 +403,13 @@ slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encode
     const slm_encoder *e = &m->encoder;
     size_t rows = count_rows(b);
     size_t tasks = (size_t)slm_attention_tasks(pool);
-    st = scratch_reserve(m, s, rows, tasks * (size_t)b->seq_len, (size_t)b->n_seqs, 2, err);
+    /* A left-padded row adds one query beyond seq_len keys, hence seq_len + 1. */
+    size_t buffer = attention_buffer((size_t)b->seq_len + 1, (size_t)m->head_dim);
+    st = scratch_reserve(m, s, rows, tasks * buffer, (size_t)b->n_seqs, 2, err);
     if (st) return st;
     int N = pack(b, s), d = m->d_model;
     embed(m, b, s, N);
-    for (int l = 0; l < m->n_layers; l++) layer_forward(m, &e->layers[l], pool, s, N, b->seq_len);
+    for (int l = 0; l < m->n_layers; l++) layer_forward(m, &e->layers[l], pool, s, N, b->n_seqs, (int)buffer);
 
     switch (what) {
     case SLM_ENCODE_HIDDEN: per_token(m, pool, s, b, NULL, s->x, N, d, out); break;
