@@ -9,9 +9,8 @@
  *           when n_out is narrow). Each packs a k-block of one operand into
  *           per-call scratch as f32 (converting F16/BF16 on the way) and runs
  *           register-blocked tiles over it:
- *             IN_OUT: C = x @ W, A = rows of x, B = a (kc, nr) panel of W rows.
- *             OUT_IN: C^T = W @ x^T, A = rows of W, B = a (kc, nr) panel of x^T;
- *                     the tile is written back transposed.
+ *             C = x @ W^T, A = rows of x, B = a (kc, nr) panel of W^T: rows
+ *             of an IN_OUT W copied, or rows of an OUT_IN W transposed into columns.
  *           Mapped weights are never modified; the panels are scratch.
  * The per-ISA tiles and streams live in kernels_avx2.c / kernels_avx512.c;
  * the scalar versions below double as the fallback for any CPU. */
@@ -29,8 +28,8 @@
 #endif
 
 /* k-block lengths: an IN_OUT panel of W is KC_IN_OUT x nr floats (64 KiB at
- * nr = 64, in L2); OUT_IN tiles take KC_OUT_IN values of k at a time. */
-enum { KC_IN_OUT = 256, KC_OUT_IN = 512 };
+ * nr = 64, in L2). */
+enum { KC_IN_OUT = 256 };
 
 /* Below this many multiply-adds a matmul runs on the calling thread: waking
  * the pool would cost more than it saves. */
@@ -80,22 +79,6 @@ static void scalar_tile(int mr_used, int ncols, int kc, const float *A, size_t l
         }
         float *c = C + (size_t)m * ldc;
         for (int j = 0; j < ncols; j++) c[j] = (accumulate ? c[j] : bias ? bias[j] : 0.0f) + acc[j];
-    }
-}
-
-static void scalar_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
-                                   float *C, size_t ldc, const float *bias, int accumulate) {
-    enum { NR = 16 };
-    for (int m = 0; m < mr_used; m++) {
-        float acc[NR] = {0};
-        for (int k = 0; k < kc; k++) {
-            float a = A[(size_t)m * lda + (size_t)k];
-            for (int j = 0; j < NR; j++) acc[j] += a * B[(size_t)k * NR + (size_t)j];
-        }
-        for (int j = 0; j < ncols; j++) {
-            float *c = C + (size_t)j * ldc + (size_t)m;
-            *c = (accumulate ? *c : bias ? bias[m] : 0.0f) + acc[j];
-        }
     }
 }
 
@@ -157,7 +140,6 @@ const slm_kernels_table slm_kernels_scalar = {
     .mr = 4,
     .nr = 16,
     .tile = scalar_tile,
-    .tile_transposed = scalar_tile_transposed,
     .decode_in_out = scalar_decode_in_out,
     .decode_out_in = scalar_decode_out_in,
     .convert = scalar_convert,
@@ -213,92 +195,60 @@ const char *slm_kernels_isa(void) {
 
 /* ---- prefill: packed panels and register tiles -------------------------- */
 
-/* Columns [n0, n1) of y = x @ W for an IN_OUT W (n_in rows of n_out).
- * packed: KC_IN_OUT * nr floats, 64-byte aligned. */
+enum { ROWS_PER_BLOCK = 384 };
+
+/* packed (kc, nr) = W^T[kb .. kb+kc, np .. np+ncols) as f32, zero beyond ncols.
+ * IN_OUT rows are copied; OUT_IN rows of W become columns of the panel (the
+ * transposition costs K * n_out moves per call against T * K * n_out FMAs). */
+static void pack_panel(const slm_kernels_table *kt, const slm_matrix *W, int kb, int kc, int np, int ncols,
+                       float *packed, float *row_buffer) {
+    const int K = W->n_in, N = W->n_out, nr = kt->nr;
+    const size_t esz = slm_dtype_size(W->dtype);
+    if (W->layout == SLM_LAYOUT_IN_OUT) {
+        for (int k = 0; k < kc; k++) {
+            float *row = packed + (size_t)k * (size_t)nr;
+            const char *src = (const char *)W->data + ((size_t)(kb + k) * (size_t)N + (size_t)np) * esz;
+            kt->convert(W->dtype, src, row, (size_t)ncols);
+            if (ncols < nr) memset(row + ncols, 0, (size_t)(nr - ncols) * sizeof(float));
+        }
+        return;
+    }
+    if (ncols < nr)
+        for (int k = 0; k < kc; k++) memset(packed + (size_t)k * (size_t)nr + ncols, 0, (size_t)(nr - ncols) * sizeof(float));
+    for (int j = 0; j < ncols; j++) {
+        const char *src = (const char *)W->data + ((size_t)(np + j) * (size_t)K + (size_t)kb) * esz;
+        const float *row = (const float *)src;
+        if (W->dtype != SLM_DTYPE_F32) {
+            kt->convert(W->dtype, src, row_buffer, (size_t)kc);
+            row = row_buffer;
+        }
+        for (int k = 0; k < kc; k++) packed[(size_t)k * (size_t)nr + (size_t)j] = row[k];
+    }
+}
+
+/* Columns [n0, n1) of y = x @ W^T: panels of W^T packed to f32, register tiles
+ * of rows of x against them. packed: KC_IN_OUT * nr + KC_IN_OUT floats, 64-byte aligned. */
 static void prefill_in_out(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
                            float *packed) {
     const slm_matrix *W = p->W;
     const int K = W->n_in, N = W->n_out, nr = kt->nr, mr = kt->mr;
-    const size_t esz = slm_dtype_size(W->dtype);
-    for (int np = n0; np < n1; np += nr) {
-        int ncols = min_int(nr, n1 - np);
-        for (int kb = 0; kb < K; kb += KC_IN_OUT) {
-            int kc = min_int(KC_IN_OUT, K - kb);
-            for (int k = 0; k < kc; k++) {
-                float *row = packed + (size_t)k * (size_t)nr;
-                const char *src = (const char *)W->data + ((size_t)(kb + k) * (size_t)N + (size_t)np) * esz;
-                kt->convert(W->dtype, src, row, (size_t)ncols);
-                if (ncols < nr) memset(row + ncols, 0, (size_t)(nr - ncols) * sizeof(float));
-            }
-            for (int t0 = 0; t0 < p->T; t0 += mr) {
-                kt->tile(min_int(mr, p->T - t0), ncols, kc, p->x + (size_t)t0 * (size_t)K + (size_t)kb,
-                         (size_t)K, packed, p->y + (size_t)t0 * (size_t)N + (size_t)np, (size_t)N,
-                         p->bias ? p->bias + np : NULL, kb > 0);
-            }
-        }
-    }
-}
-
-/* Rows of W handled together in prefill_out_in; their results are staged in a
- * small (nr, OUT_IN_BLOCK) buffer and copied to y in whole row segments. Writing
- * tiles straight into y, transposed, strides through y by n_out floats, and
- * when n_out * 4 is a multiple of 4 KiB (768, 2048, 3072...) every one of those
- * writes lands in the same L1 set: twice as slow. */
-enum { OUT_IN_BLOCK = 48 };
-
-static size_t prefill_out_in_scratch(const slm_kernels_table *kt, int K) {
-    return (size_t)K * (size_t)kt->nr                 /* x^T panel */
-           + (size_t)kt->mr * (size_t)KC_OUT_IN       /* W rows as f32 */
-           + (size_t)kt->nr * (size_t)OUT_IN_BLOCK;   /* staged results */
-}
-
-/* Columns [n0, n1) of y = x @ W^T for an OUT_IN W (n_out rows of n_in), computed
- * as y^T = W @ x^T, tiles of rows of W against a packed (n_in, nr) panel of x^T.
- * scratch: prefill_out_in_scratch() floats, 64-byte aligned. */
-static void prefill_out_in(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
-                           float *scratch) {
-    const slm_matrix *W = p->W;
-    const int K = W->n_in, N = W->n_out, nr = kt->nr, mr = kt->mr;
-    const size_t esz = slm_dtype_size(W->dtype);
-    float *xt = scratch;                                        /* (K, nr) */
-    float *wrows = xt + (size_t)K * (size_t)nr;                 /* (mr, KC_OUT_IN) */
-    float *stage = wrows + (size_t)mr * (size_t)KC_OUT_IN;      /* (nr, OUT_IN_BLOCK) */
-    for (int tp = 0; tp < p->T; tp += nr) {
-        int tcols = min_int(nr, p->T - tp);
-        /* x^T panel, row by row of x so reads are contiguous. */
-        for (int j = 0; j < tcols; j++) {
-            const float *xr = p->x + (size_t)(tp + j) * (size_t)K;
-            for (int k = 0; k < K; k++) xt[(size_t)k * (size_t)nr + (size_t)j] = xr[k];
-        }
-        if (tcols < nr)
-            for (int k = 0; k < K; k++)
-                memset(xt + (size_t)k * (size_t)nr + tcols, 0, (size_t)(nr - tcols) * sizeof(float));
-        for (int mb = n0; mb < n1; mb += OUT_IN_BLOCK) {
-            int block_rows = min_int(OUT_IN_BLOCK, n1 - mb);
-            for (int kb = 0; kb < K; kb += KC_OUT_IN) {
-                int kc = min_int(KC_OUT_IN, K - kb);
-                for (int m0 = mb; m0 < mb + block_rows; m0 += mr) {
-                    int rows = min_int(mr, mb + block_rows - m0);
-                    const float *A;
-                    size_t lda;
-                    if (W->dtype == SLM_DTYPE_F32) {
-                        A = (const float *)W->data + (size_t)m0 * (size_t)K + (size_t)kb;
-                        lda = (size_t)K;
-                    } else {
-                        for (int r = 0; r < rows; r++)
-                            kt->convert(W->dtype,
-                                        (const char *)W->data + ((size_t)(m0 + r) * (size_t)K + (size_t)kb) * esz,
-                                        wrows + (size_t)r * (size_t)kc, (size_t)kc);
-                        A = wrows;
-                        lda = (size_t)kc;
-                    }
-                    kt->tile_transposed(rows, tcols, kc, A, lda, xt + (size_t)kb * (size_t)nr, stage + (m0 - mb),
-                                        OUT_IN_BLOCK, p->bias ? p->bias + m0 : NULL, kb > 0);
+    float *transposed = packed + (size_t)KC_IN_OUT * (size_t)nr; /* one W row when converting OUT_IN */
+    /* Rows of x in blocks, so a block's (rows, kc) slice stays in L2 while every
+     * panel passes over it; panels are packed again per block, a small cost. */
+    const int block = mr * (ROWS_PER_BLOCK / mr);
+    for (int tb = 0; tb < p->T; tb += block) {
+        int t_end = min_int(p->T, tb + block);
+        for (int np = n0; np < n1; np += nr) {
+            int ncols = min_int(nr, n1 - np);
+            for (int kb = 0; kb < K; kb += KC_IN_OUT) {
+                int kc = min_int(KC_IN_OUT, K - kb);
+                pack_panel(kt, W, kb, kc, np, ncols, packed, transposed);
+                for (int t0 = tb; t0 < t_end; t0 += mr) {
+                    kt->tile(min_int(mr, t_end - t0), ncols, kc, p->x + (size_t)t0 * (size_t)K + (size_t)kb,
+                             (size_t)K, packed, p->y + (size_t)t0 * (size_t)N + (size_t)np, (size_t)N,
+                             p->bias ? p->bias + np : NULL, kb > 0);
                 }
             }
-            for (int j = 0; j < tcols; j++)
-                memcpy(p->y + (size_t)(tp + j) * (size_t)N + (size_t)mb, stage + (size_t)j * OUT_IN_BLOCK,
-                       (size_t)block_rows * sizeof(float));
         }
     }
 }
@@ -338,8 +288,7 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
         else job->kt->decode_out_in(&p, n0, n1);
     } else {
         float *scratch = job->scratch + (size_t)task * job->scratch_floats;
-        if (in_out) prefill_in_out(job->kt, &p, n0, n1, scratch);
-        else prefill_out_in(job->kt, &p, n0, n1, scratch);
+        prefill_in_out(job->kt, &p, n0, n1, scratch);
     }
 }
 
@@ -358,10 +307,8 @@ void slm_matmul_with(const slm_kernels_table *kt, slm_thread_pool *pool, float *
     if ((double)T * K * N < PARALLEL_MIN_WORK) n_threads = 1;
     if (job.decode) {
         job.unit = 16; /* a cache line of y */
-    } else if (W->layout == SLM_LAYOUT_IN_OUT) {
-        job.unit = kt->nr;
     } else {
-        job.unit = OUT_IN_BLOCK; /* whole tiles, and whole cache lines of y rows */
+        job.unit = kt->nr; /* whole packed panels */
     }
     job.n_units = (N + job.unit - 1) / job.unit;
     if (!job.decode && job.n_units < n_threads && T >= 2 * kt->mr * n_threads) {
@@ -373,8 +320,7 @@ void slm_matmul_with(const slm_kernels_table *kt, slm_thread_pool *pool, float *
     int n_tasks = min_int(n_threads, job.n_units);
 
     if (!job.decode) {
-        job.scratch_floats = W->layout == SLM_LAYOUT_IN_OUT ? (size_t)KC_IN_OUT * (size_t)kt->nr
-                                                            : prefill_out_in_scratch(kt, K);
+        job.scratch_floats = (size_t)KC_IN_OUT * (size_t)kt->nr + KC_IN_OUT;
         void *mem = NULL;
         if (posix_memalign(&mem, 64, (size_t)n_tasks * job.scratch_floats * sizeof(float)) == 0)
             job.scratch = mem;

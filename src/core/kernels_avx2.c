@@ -40,8 +40,7 @@ TARGET_AVX2 ALWAYS_INLINE float hsum(__m256 v) {
 /* ---- prefill tiles ------------------------------------------------------- */
 
 TARGET_AVX2 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int kc, const float *A, size_t lda,
-                                       const float *B, float *C, size_t ldc, const float *bias, int accumulate,
-                                       int transposed) {
+                                       const float *B, float *C, size_t ldc, const float *bias, int accumulate) {
     const float *a[MR];
     __m256 acc[MR][2];
 #pragma GCC unroll 6
@@ -68,7 +67,7 @@ TARGET_AVX2 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             int nj = ncols - 8 * v < 8 ? ncols - 8 * v : 8;
-            if (!transposed && nj == 8) {
+            if (nj == 8) {
                 float *c = C + (size_t)m * ldc + (size_t)(8 * v);
                 __m256 base = accumulate ? _mm256_loadu_ps(c) : bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
                 _mm256_storeu_ps(c, _mm256_add_ps(base, acc[m][v]));
@@ -76,16 +75,8 @@ TARGET_AVX2 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int
             }
             _mm256_storeu_ps(lanes, acc[m][v]);
             for (int j = 0; j < nj; j++) {
-                float *c;
-                float b;
-                if (transposed) {
-                    c = C + (size_t)(8 * v + j) * ldc + (size_t)m;
-                    b = bias ? bias[m] : 0.0f;
-                } else {
-                    c = C + (size_t)m * ldc + (size_t)(8 * v + j);
-                    b = bias ? bias[8 * v + j] : 0.0f;
-                }
-                *c = (accumulate ? *c : b) + lanes[j];
+                float *c = C + (size_t)m * ldc + (size_t)(8 * v + j);
+                *c = (accumulate ? *c : bias ? bias[8 * v + j] : 0.0f) + lanes[j];
             }
         }
     }
@@ -93,15 +84,8 @@ TARGET_AVX2 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int
 
 TARGET_AVX2 static void avx2_tile(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
                                   float *C, size_t ldc, const float *bias, int accumulate) {
-    if (ncols > 8) tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
-    else tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
-}
-
-TARGET_AVX2 static void avx2_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda,
-                                             const float *B, float *C, size_t ldc, const float *bias,
-                                             int accumulate) {
-    if (ncols > 8) tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
-    else tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
+    if (ncols > 8) tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate);
+    else tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate);
 }
 
 /* ---- decode -------------------------------------------------------------- */
@@ -295,7 +279,6 @@ const slm_kernels_table slm_kernels_avx2 = {
     .mr = MR,
     .nr = NR,
     .tile = avx2_tile,
-    .tile_transposed = avx2_tile_transposed,
     .decode_in_out = avx2_decode_in_out,
     .decode_out_in = avx2_decode_out_in,
     .convert = avx2_convert,

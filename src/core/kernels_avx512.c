@@ -92,51 +92,26 @@ TARGET_AVX512 ALWAYS_INLINE void tile_store(const int NV, int mr_used, int ncols
     }
 }
 
-TARGET_AVX512 ALWAYS_INLINE void tile_store_transposed(const int NV, int mr_used, int ncols, float *C, size_t ldc,
-                                                       const float *bias, int accumulate, __m512 acc[MR][4]) {
-    float lanes[16];
-#pragma GCC unroll 6
-    for (int m = 0; m < MR; m++) {
-        if (m >= mr_used) break;
-        float b = bias ? bias[m] : 0.0f;
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            _mm512_storeu_ps(lanes, acc[m][v]);
-            int nj = ncols - 16 * v < 16 ? ncols - 16 * v : 16;
-            float *c = C + (size_t)(16 * v) * ldc + (size_t)m;
-            for (int j = 0; j < nj; j++) c[(size_t)j * ldc] = (accumulate ? c[(size_t)j * ldc] : b) + lanes[j];
-        }
-    }
-}
-
 TARGET_AVX512 ALWAYS_INLINE void tile_nv(const int NV, int mr_used, int ncols, int kc, const float *A, size_t lda,
-                                         const float *B, float *C, size_t ldc, const float *bias, int accumulate,
-                                         int transposed) {
+                                         const float *B, float *C, size_t ldc, const float *bias, int accumulate) {
     __m512 acc[MR][4];
     tile_product(NV, mr_used, kc, A, lda, B, acc);
-    if (transposed) tile_store_transposed(NV, mr_used, ncols, C, ldc, bias, accumulate, acc);
-    else tile_store(NV, mr_used, ncols, C, ldc, bias, accumulate, acc);
+    tile_store(NV, mr_used, ncols, C, ldc, bias, accumulate, acc);
 }
 
 TARGET_AVX512 static void tile_dispatch(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
-                                        float *C, size_t ldc, const float *bias, int accumulate, int transposed) {
+                                        float *C, size_t ldc, const float *bias, int accumulate) {
     switch ((ncols + 15) / 16) {
-    case 1: tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
-    case 2: tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
-    case 3: tile_nv(3, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
-    default: tile_nv(4, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, transposed); break;
+    case 1: tile_nv(1, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate); break;
+    case 2: tile_nv(2, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate); break;
+    case 3: tile_nv(3, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate); break;
+    default: tile_nv(4, mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate); break;
     }
 }
 
 TARGET_AVX512 static void avx512_tile(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
                                       float *C, size_t ldc, const float *bias, int accumulate) {
-    tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 0);
-}
-
-TARGET_AVX512 static void avx512_tile_transposed(int mr_used, int ncols, int kc, const float *A, size_t lda,
-                                                 const float *B, float *C, size_t ldc, const float *bias,
-                                                 int accumulate) {
-    tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate, 1);
+    tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate);
 }
 
 /* ---- decode: IN_OUT ------------------------------------------------------ */
@@ -480,7 +455,6 @@ const slm_kernels_table slm_kernels_avx512 = {
     .mr = MR,
     .nr = NR,
     .tile = avx512_tile,
-    .tile_transposed = avx512_tile_transposed,
     .decode_in_out = avx512_decode_in_out,
     .decode_out_in = avx512_decode_out_in,
     .convert = avx512_convert,

@@ -37,11 +37,6 @@ typedef struct {
      * B is 64-byte aligned and zero beyond ncols. bias (ncols) is indexed by column; may be NULL. */
     void (*tile)(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B, float *C,
                  size_t ldc, const float *bias, int accumulate);
-    /* The same product written transposed: C[j * ldc + m] for m < mr_used, j < ncols;
-     * bias (mr_used) is indexed by m. */
-    void (*tile_transposed)(int mr_used, int ncols, int kc, const float *A, size_t lda, const float *B,
-                            float *C, size_t ldc, const float *bias, int accumulate);
-
     /* Output columns [n0, n1) of y for every row of x, reading each weight once:
      * for any T, best for T <= SLM_DECODE_MAX_T. */
     void (*decode_in_out)(const slm_matmul_problem *p, int n0, int n1);
