@@ -680,6 +680,51 @@ static void test_qa(void) {
     st = slm_qa(l.session, "where did fox sleep", long_ctx, &p, &a, &err);
     CHECK(st == SLM_ERR_INVALID_ARGUMENT && strstr(err.message, "doc_stride"), "stride too large: %s", err.message);
     free(long_ctx);
+    /* Windows, checked through their own parts: "where" takes 4 tokens with [CLS] [SEP] .. [SEP], so
+     * max_seq_len 12 leaves 8 context tokens a window and stride 3 moves 5: the 14 one-token words
+     * t50..t63 fall in windows [0, 8), [5, 13), [10, 14). Each window is exactly what slm_qa sees for
+     * that slice of words alone (same tokens, positions and types), so its best span and score are
+     * slm_qa of the slice; the pipeline keeps the best, adding the scores of equal answer texts. */
+    {
+        char ctx[128] = "", piece[16];
+        for (int i = 0; i < 14; i++) {
+            snprintf(piece, sizeof piece, "%st%d", i ? " " : "", 50 + i);
+            strcat(ctx, piece);
+        }
+        slm_qa_params wp = slm_qa_default_params();
+        wp.max_seq_len = 12;
+        wp.doc_stride = 3;
+        const int w_first[3] = {0, 5, 10}, w_stop[3] = {8, 13, 14};
+        char texts[3][64];
+        float scores[3];
+        int n_c = 0, ok = 1;
+        for (int w = 0; w < 3; w++) {
+            char sub[64] = "";
+            for (int i = w_first[w]; i < w_stop[w]; i++) {
+                snprintf(piece, sizeof piece, "%st%d", i > w_first[w] ? " " : "", 50 + i);
+                strcat(sub, piece);
+            }
+            slm_qa_answer wa;
+            ok &= slm_qa(l.session, "where", sub, &wp, &wa, &err) == SLM_OK;
+            int merged = 0;
+            for (int c = 0; c < n_c; c++)
+                if (wa.answer && !strcmp(texts[c], wa.answer)) scores[c] += wa.score, merged = 1;
+            if (!merged && wa.answer) {
+                snprintf(texts[n_c], sizeof texts[n_c], "%s", wa.answer);
+                scores[n_c++] = wa.score;
+            }
+            slm_qa_answer_clear(&wa);
+        }
+        int best = 0;
+        for (int c = 1; c < n_c; c++)
+            if (scores[c] > scores[best]) best = c;
+        st = slm_qa(l.session, "where", ctx, &wp, &a, &err);
+        CHECK(ok && st == SLM_OK && n_c > 0 && !strcmp(a.answer, texts[best]) && near(a.score, scores[best], 1e-5) &&
+                  !strncmp(ctx + a.start, a.answer, strlen(a.answer)),
+              "windows: \"%s\" %g, want \"%s\" %g", st ? err.message : a.answer, a.score, n_c ? texts[best] : "",
+              n_c ? scores[best] : 0);
+        slm_qa_answer_clear(&a);
+    }
     /* A "##" piece widens to its whole word: parisville = paris ##ville. */
     p = slm_qa_default_params();
     st = slm_qa(l.session, "where", "parisville parisville", &p, &a, &err);

@@ -399,6 +399,15 @@ void slm_gelu_tanh_reference(float *x, size_t n) {
 }
 
 void slm_gelu_erf(float *x, size_t n) {
+    const slm_kernels_table *kt = slm_kernels_active();
+    if (kt->gelu_erf) {
+        kt->gelu_erf(x, n);
+        return;
+    }
+    slm_gelu_erf_reference(x, n);
+}
+
+void slm_gelu_erf_reference(float *x, size_t n) {
     const float sqrt_half = 0.7071067811865476f;
     for (size_t i = 0; i < n; i++) {
         float v = x[i];

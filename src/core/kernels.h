@@ -47,8 +47,11 @@ void slm_rmsnorm(float *out, const float *x, const float *weight, int T, int C, 
 void slm_gelu_tanh(float *x, size_t n);
 /* The scalar reference of slm_gelu_tanh (libm tanhf, PyTorch's formula). */
 void slm_gelu_tanh_reference(float *x, size_t n);
-/* In place, n elements: exact gelu with erf. */
+/* In place, n elements: gelu with erf (BERT's "gelu"). The vector path uses the
+ * Abramowitz-Stegun 7.1.26 erf (|error| <= 1.5e-7), the approximation PyTorch's
+ * own vectorised CPU erf uses; the reference uses libm's erff. */
 void slm_gelu_erf(float *x, size_t n);
+void slm_gelu_erf_reference(float *x, size_t n);
 /* gate (n) = silu(gate) * up (n). */
 void slm_silu_mul(float *gate, const float *up, size_t n);
 /* In place softmax over n values (max-subtracted). */

@@ -385,6 +385,29 @@ TARGET_AVX512 static void avx512_softmax(float *x, int n) {
     }
 }
 
+/* gelu(x) = 0.5 x (1 + erf(x / sqrt 2)), erf by Abramowitz-Stegun 7.1.26:
+ * erf(z) = 1 - t (a1 + t (a2 + t (a3 + t (a4 + t a5)))) e^{-z^2}, t = 1 / (1 + p z), z >= 0. */
+TARGET_AVX512 static void avx512_gelu_erf(float *x, size_t n) {
+    const __m512 one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 sign_bit = _mm512_set1_ps(-0.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 mask = tail_mask((int)(n - i < 16 ? n - i : 16));
+        __m512 v = _mm512_maskz_loadu_ps(mask, x + i);
+        __m512 z = _mm512_mul_ps(_mm512_andnot_ps(sign_bit, v), _mm512_set1_ps(0.7071067811865476f));
+        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), z, one));
+        __m512 poly = _mm512_set1_ps(1.061405429f);
+        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-1.453152027f));
+        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(1.421413741f));
+        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(-0.284496736f));
+        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(0.254829592f));
+        poly = _mm512_mul_ps(poly, t);
+        __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
+        __m512 erf_abs = _mm512_fnmadd_ps(poly, e, one);
+        __m512 erf = _mm512_or_ps(erf_abs, _mm512_and_ps(sign_bit, v)); /* erf is odd */
+        _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(_mm512_mul_ps(half, v), _mm512_add_ps(one, erf)));
+    }
+}
+
 /* One query: scores by dot products (4 keys at a time), a vectorised softmax,
  * then the weighted sum of value rows kept in registers 128 floats at a time. */
 TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride,
@@ -450,6 +473,7 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
 const slm_kernels_table slm_kernels_avx512 = {
     .name = "avx512",
     .gelu_tanh = avx512_gelu_tanh,
+    .gelu_erf = avx512_gelu_erf,
     .softmax = avx512_softmax,
     .attend = avx512_attend,
     .mr = MR,

@@ -51,6 +51,8 @@ typedef struct {
     /* Optional (NULL: kernels.c uses its scalar version). */
     /* In place softmax of n values (max-subtracted). */
     void (*softmax)(float *x, int n);
+    /* In place, n values: gelu with erf (Abramowitz-Stegun 7.1.26). */
+    void (*gelu_erf)(float *x, size_t n);
     /* In place, n values: GPT-2's gelu_new. */
     void (*gelu_tanh)(float *x, size_t n);
     /* One query against n_keys cached keys/values (rows of `stride` floats, head_dim used):
