@@ -105,7 +105,7 @@ slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_
 void slm_model_free(slm_model *model);
 
 typedef struct {
-    const char *architecture; /* "gpt2", "llama" */
+    const char *architecture; /* "gpt2", "llama", "bert", "distilbert", ... */
     const char *weight_dtype; /* "f32", "f16", "bf16", or "mixed" */
     int64_t n_params;
     int64_t weight_bytes;

@@ -1,5 +1,6 @@
-// header_cxx.cpp — proves include/slm.h compiles as C++ and links against the C library.
+// header_cxx.cpp — proves include/slm.h and include/slm_tasks.h compile as C++ and links against the C library.
 #include "slm.h"
+#include "slm_tasks.h"
 
 #include <cstdio>
 #include <string>

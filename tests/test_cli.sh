@@ -47,6 +47,12 @@ echo "$out" | grep -q '^{"shape": \[1, 3, 64\]'; check "forward --output hidden"
 $slm forward $data/fixtures/gpt2_tiny/lm --ids 1,99999 >/dev/null 2>&1; [ $? != 0 ]; check "forward: id outside vocabulary fails" $?
 $slm forward $data/fixtures/gpt2_tiny/lm --ids 1,x >/dev/null 2>&1; [ $? != 0 ]; check "forward: malformed ids fail" $?
 
+out=$($slm forward $data/fixtures/sbert_minilm/st_model --ids 2,5,7,3 --output embedding)
+echo "$out" | grep -q '^{"shape": \[1, 48\], "data": \['; check "forward --output embedding uses the model's pooling: ${out:0:40}" $?
+out=$($slm forward $data/fixtures/bert_tiny/qa --ids 2,5,7,3 --head qa)
+echo "$out" | grep -q '^{"shape": \[1, 2, 4\]'; check "forward --head qa gives start and end logits" $?
+$slm forward $data/fixtures/bert_tiny/model --ids 2,5 --head mlm >/dev/null 2>&1; [ $? != 0 ]; check "forward: a head the model lacks fails" $?
+
 out=$($slm info $model)
 echo "$out" | grep -q "architecture:   llama"; check "info shows the architecture" $?
 echo "$out" | grep -q "context length: 512"; check "info shows the context length" $?

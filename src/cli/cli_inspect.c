@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "slm_tasks.h"
 
 static int is_dir(const char *path) {
     struct stat st;
@@ -160,7 +161,7 @@ static int forward_encoder(slm_model *model, const int32_t *ids, size_t n, const
     } else if (!strcmp(output, "start-end") && head == SLM_HEAD_QA) {
         what = SLM_ENCODE_QA, dims[1] = 2, dims[2] = T;
     } else if (!strcmp(output, "embedding")) {
-        return cli_fail("--output embedding: sentence embeddings are not available in this build yet");
+        what = SLM_ENCODE_HIDDEN, ndim = 2; /* pooled below with the model's own sentence-transformers config */
     } else {
         return cli_fail("--output %s does not go with --head %s (hidden, pooler; logits for mlm, seqcls, tokcls; "
                         "start-end for qa)", output, req->head);
@@ -170,13 +171,21 @@ static int forward_encoder(slm_model *model, const int32_t *ids, size_t n, const
     slm_error err;
     slm_session *session = slm_session_new(model, &sp, &err);
     if (!session) return cli_fail_error(&err);
+    slm_batch batch = {1, T, ids, req->type_ids, NULL};
+    int embedding = !strcmp(output, "embedding");
+    if (embedding && slm_embed_batch(session, &batch, NULL, &dims[1], &err)) {
+        slm_session_free(session);
+        return cli_fail_error(&err);
+    }
     size_t total = 1;
     for (int i = 0; i < ndim; i++) total *= (size_t)dims[i];
     float *out = malloc(total * sizeof(float));
-    slm_batch batch = {1, T, ids, req->type_ids, NULL};
     int rc = 0;
+    slm_status st = SLM_OK;
+    if (out) st = embedding ? slm_embed_batch(session, &batch, out, &dims[1], &err)
+                            : slm_session_encode(session, &batch, what, out, &err);
     if (!out) rc = cli_fail("out of memory for %zu outputs", total);
-    else if (slm_session_encode(session, &batch, what, out, &err)) rc = cli_fail_error(&err);
+    else if (st) rc = cli_fail_error(&err);
     else {
         printf("{\"shape\": [");
         for (int i = 0; i < ndim; i++) printf(i ? ", %d" : "%d", dims[i]);
@@ -260,8 +269,17 @@ int cli_info(int argc, char **argv) {
            i.n_kv_heads, i.d_ff);
     printf("vocabulary:     %d\n", i.n_vocab);
     printf("tokenizer:      %s\n", slm_model_tokenizer(model) ? "yes" : "none found");
-    printf("memory needed:  %.1f MiB (weights + f32 KV cache at full context %.1f MiB)\n",
-           (i.weight_bytes + kv_bytes) / 1048576.0, kv_bytes / 1048576.0);
+    if (slm_model_is_encoder(model)) {
+        static const char *const heads[] = {"model", "mlm", "seqcls", "tokcls", "qa"};
+        printf("heads:         ");
+        for (int h = 0; h < 5; h++)
+            if (slm_model_has_head(model, (slm_head)h)) printf(" %s", heads[h]);
+        printf("\nmemory needed:  %.1f MiB of weights, plus activations per batch (no KV cache)\n",
+               i.weight_bytes / 1048576.0);
+    } else {
+        printf("memory needed:  %.1f MiB (weights + f32 KV cache at full context %.1f MiB)\n",
+               (i.weight_bytes + kv_bytes) / 1048576.0, kv_bytes / 1048576.0);
+    }
     slm_model_free(model);
     return 0;
 }
