@@ -109,6 +109,7 @@ void slm_encoder_free(slm_encoder *e) {
     for (int i = 0; i < e->num_labels; i++) free(e->labels[i]);
     free(e->labels);
     free(e->layers);
+    slm_mobilebert_free(e->mobilebert);
     memset(e, 0, sizeof *e);
 }
 
@@ -296,6 +297,7 @@ typedef struct {
     const slm_model *m;
     const slm_encoder_scratch *s;
     int n_seqs, buffer_stride;
+    int width; /* floats per row of q, k, v and att: d_model, or MobileBERT's narrower true_hidden_size */
 } attention_job;
 
 /* Floats one attention task needs for a sequence of up to L tokens: the
@@ -314,7 +316,7 @@ static void attention_task(void *ctx, int task, int n_tasks) {
     const attention_job *job = ctx;
     const slm_model *m = job->m;
     const slm_encoder_scratch *s = job->s;
-    int d = m->d_model, hd = m->head_dim, n_heads = m->n_heads;
+    int d = job->width, hd = m->head_dim, n_heads = m->n_heads;
     float *buf = s->scores + (size_t)task * job->buffer_stride;
     for (int p = task; p < job->n_seqs * n_heads; p += n_tasks) {
         int seq = p / n_heads, h = p % n_heads;
@@ -341,7 +343,7 @@ static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_th
     slm_linear_forward(pool, &L->q, s->q, s->x, N);
     slm_linear_forward(pool, &L->k, s->k, s->x, N);
     slm_linear_forward(pool, &L->v, s->v, s->x, N);
-    attention_job job = {m, s, n_seqs, buffer_stride};
+    attention_job job = {m, s, n_seqs, buffer_stride, d};
     slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
     slm_linear_forward(pool, &L->o, s->h, s->att, N);
     slm_add(s->h, s->x, (size_t)N * d);
@@ -398,6 +400,7 @@ static void pool_cls(const slm_model *m, slm_thread_pool *pool, const slm_encode
 
 slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s,
                            const slm_batch *b, slm_encode_output what, float *out, slm_error *err) {
+    if (m->encoder.mobilebert) return slm_mobilebert_run(m, pool, s, b, what, out, err);
     slm_status st = check_batch(m, b, what, out, err);
     if (st) return st;
     const slm_encoder *e = &m->encoder;
@@ -440,4 +443,31 @@ slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encode
     }
     }
     return SLM_OK;
+}
+
+/* ---- the batch machinery, for a family with its own layer (mobilebert.c) ---- */
+
+slm_status slm_encoder_prepare(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s, const slm_batch *b,
+                               slm_encode_output what, const float *out, size_t extra, int *n_rows,
+                               int *buffer_stride, slm_error *err) {
+    slm_status st = check_batch(m, b, what, out, err);
+    if (st) return st;
+    size_t buffer = attention_buffer((size_t)b->seq_len + 1, (size_t)m->head_dim);
+    st = scratch_reserve(m, s, count_rows(b), (size_t)slm_attention_tasks(pool) * buffer, (size_t)b->n_seqs,
+                         extra > 2 ? extra : 2, err);
+    if (st) return st;
+    *n_rows = pack(b, s);
+    *buffer_stride = (int)buffer;
+    return SLM_OK;
+}
+
+void slm_encoder_attention(const slm_model *m, slm_thread_pool *pool, const slm_encoder_scratch *s, int n_seqs,
+                           int buffer_stride, int width) {
+    attention_job job = {m, s, n_seqs, buffer_stride, width};
+    slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
+}
+
+void slm_encoder_per_token(const slm_model *m, slm_thread_pool *pool, const slm_encoder_scratch *s,
+                           const slm_batch *b, const slm_linear *lin, const float *in, int N, int width, float *out) {
+    per_token(m, pool, s, b, lin, in, N, width, out);
 }

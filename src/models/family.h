@@ -53,6 +53,7 @@ typedef struct {
 
     int num_labels;
     char **labels;            /* num_labels strings: id2label, or "LABEL_i" */
+    struct slm_mobilebert *mobilebert; /* MobileBERT's own layers (mobilebert.c), else NULL */
 } slm_encoder;
 
 #define SLM_MAX_END_TOKENS 8
@@ -155,6 +156,26 @@ void slm_encoder_scratch_free(slm_encoder_scratch *s);
 /* Validates the batch and writes the requested output (see slm_session_encode). */
 slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s,
                            const slm_batch *batch, slm_encode_output what, float *out, slm_error *err);
+
+/* For a family with its own layer (mobilebert.c), the batch machinery above:
+ * validates the batch for `what`, grows the scratch (head_out gets `extra`
+ * floats per packed row) and packs it, giving the row count and the
+ * per-task attention buffer stride. */
+slm_status slm_encoder_prepare(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s, const slm_batch *b,
+                               slm_encode_output what, const float *out, size_t extra, int *n_rows,
+                               int *buffer_stride, slm_error *err);
+/* s->att (N, width) = attention of s->q over s->k, s->v (N, width each, m->n_heads heads of m->head_dim). */
+void slm_encoder_attention(const slm_model *m, slm_thread_pool *pool, const slm_encoder_scratch *s, int n_seqs,
+                           int buffer_stride, int width);
+/* Scatters packed rows of in (N, d_model) through lin (NULL = copied) into out (n_seqs, seq_len, width). */
+void slm_encoder_per_token(const slm_model *m, slm_thread_pool *pool, const slm_encoder_scratch *s,
+                           const slm_batch *b, const slm_linear *lin, const float *in, int N, int width, float *out);
+
+/* MobileBERT (mobilebert.c): bottlenecked layers with stacked FFNs, run by slm_encoder_run. */
+void slm_mobilebert_load(slm_loader *ld, const json_t *cfg);
+slm_status slm_mobilebert_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s, const slm_batch *b,
+                              slm_encode_output what, float *out, slm_error *err);
+void slm_mobilebert_free(struct slm_mobilebert *mb);
 
 /* ---- the forward pass (decoder.c) ---- */
 
