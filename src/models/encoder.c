@@ -110,6 +110,7 @@ void slm_encoder_free(slm_encoder *e) {
     free(e->labels);
     free(e->layers);
     slm_mobilebert_free(e->mobilebert);
+    slm_flaubert_free(e->flaubert);
     memset(e, 0, sizeof *e);
 }
 
@@ -401,6 +402,7 @@ static void pool_cls(const slm_model *m, slm_thread_pool *pool, const slm_encode
 slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s,
                            const slm_batch *b, slm_encode_output what, float *out, slm_error *err) {
     if (m->encoder.mobilebert) return slm_mobilebert_run(m, pool, s, b, what, out, err);
+    if (m->encoder.flaubert) return slm_flaubert_run(m, pool, s, b, what, out, err);
     slm_status st = check_batch(m, b, what, out, err);
     if (st) return st;
     const slm_encoder *e = &m->encoder;

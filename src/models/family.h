@@ -54,6 +54,7 @@ typedef struct {
     int num_labels;
     char **labels;            /* num_labels strings: id2label, or "LABEL_i" */
     struct slm_mobilebert *mobilebert; /* MobileBERT's own layers (mobilebert.c), else NULL */
+    struct slm_flaubert *flaubert;     /* FlauBERT / XLM settings (flaubert.c), else NULL */
 } slm_encoder;
 
 #define SLM_MAX_END_TOKENS 8
@@ -176,6 +177,12 @@ void slm_mobilebert_load(slm_loader *ld, const json_t *cfg);
 slm_status slm_mobilebert_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s, const slm_batch *b,
                               slm_encode_output what, float *out, slm_error *err);
 void slm_mobilebert_free(struct slm_mobilebert *mb);
+
+/* FlauBERT and XLM (flaubert.c): pre- or post-norm layers, masked hidden states, run by slm_encoder_run. */
+void slm_flaubert_load(slm_loader *ld, const json_t *cfg, const char *model_type);
+slm_status slm_flaubert_run(const slm_model *m, slm_thread_pool *pool, slm_encoder_scratch *s, const slm_batch *b,
+                            slm_encode_output what, float *out, slm_error *err);
+void slm_flaubert_free(struct slm_flaubert *fb);
 
 /* ---- the forward pass (decoder.c) ---- */
 

@@ -78,8 +78,9 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
     const char *family = family_name(cfg);
     slm_status st = SLM_OK;
     if (family && strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0 && strcmp(family, "bert") != 0 &&
-        strcmp(family, "distilbert") != 0 && strcmp(family, "mobilebert") != 0)
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert, mobilebert)",
+        strcmp(family, "distilbert") != 0 && strcmp(family, "mobilebert") != 0 && strcmp(family, "flaubert") != 0 &&
+        strcmp(family, "xlm") != 0)
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert, mobilebert, flaubert, xlm)",
                       path, family);
     if (!st) {
         m->weights = slm_safetensors_open(dir, err);
@@ -109,6 +110,8 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
             slm_bert_load(&ld, cfg);
         else if (!strcmp(family, "mobilebert"))
             slm_mobilebert_load(&ld, cfg);
+        else if (!strcmp(family, "flaubert") || !strcmp(family, "xlm"))
+            slm_flaubert_load(&ld, cfg, family);
         else
             slm_distilbert_load(&ld, cfg);
         st = ld.status;

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "tokenizers/tokenizer_impl.h"
+#include "tokenizers/unigram.h"
 
 enum { MAX_VOCAB = 1 << 24 };
 
@@ -458,6 +459,11 @@ slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm
     const char *decoder_type = type_of(json_object_get(root, "decoder"));
     int32_t max_id = -1;
     slm_bpe_init_byte_alphabet(&tok->bpe);
+    if (json_is_object(model) && model_type && strcmp(model_type, "Unigram") == 0) { /* unigram_load.c */
+        st = slm_unigram_load_json(tok, path, root, err);
+        json_decref(root);
+        return st;
+    }
     if (!json_is_object(root) || !json_is_object(model)) {
         st = slm_fail(err, SLM_ERR_FORMAT, "%s: no \"model\" object; not a tokenizer.json", path);
     } else if (model_type && strcmp(model_type, "BPE") != 0 && strcmp(model_type, "WordPiece") != 0) {

@@ -8,6 +8,7 @@
  *   wordpiece_load.c WordPiece from tokenizer.json or vocab.txt; tokenizer_config.json settings
  *   encode.c         slm_encode: templates ([CLS] $A [SEP] ...), truncation, offsets for every kind
  *   hashmap.c        string -> id and (id, id) -> merge maps
+ *   unigram*.c, spiece.c  SentencePiece Unigram (tokenizer.json or spiece.model); see unigram.h
  */
 #ifndef SLM_TOKENIZERS_TOKENIZER_IMPL_H
 #define SLM_TOKENIZERS_TOKENIZER_IMPL_H
@@ -18,7 +19,7 @@
 #include "slm.h"
 #include "tokenizers/hashmap.h"
 
-typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C, SLM_TOKENIZER_WORDPIECE } slm_tokenizer_kind;
+typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C, SLM_TOKENIZER_WORDPIECE, SLM_TOKENIZER_UNIGRAM } slm_tokenizer_kind;
 
 enum {
     SLM_TOKEN_SPECIAL = 1, /* control token: skipped by skip_special, never merged into */
@@ -118,6 +119,7 @@ struct slm_tokenizer {
     slm_bpe bpe;
     slm_llama2c llama2c;
     slm_wordpiece wordpiece;
+    struct slm_unigram *unigram; /* SentencePiece Unigram (unigram.h); NULL for other kinds */
     /* the post-processor for one text and for a pair (WordPiece; other kinds use bpe.prefix/suffix_ids) */
     slm_template single, pair;
     int clean_up_tokenization_spaces; /* tokenizer_config.json: transformers' cleanup after decoding */
