@@ -142,7 +142,7 @@ static void test_matmul(slm_thread_pool *pool3) {
     /* Narrow W with many rows: threads split T instead of n_out. */
     check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_IN_OUT, 200, 40, 20, 1);
     check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 200, 40, 20, 0);
-    /* OUT_IN past DOT_MAX_T (256 rows): W transposed into panels, every dtype, with tails. */
+    /* OUT_IN with many rows, every dtype, with tails of rows, columns and k. */
     check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 300, 300, 130, 1);
     check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 263, 77, 65, 0);
     check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 257, 520, 33, 1);

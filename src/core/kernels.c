@@ -197,8 +197,6 @@ const char *slm_kernels_isa(void) {
 
 enum { ROWS_PER_BLOCK = 384 };
 
-#define DOT_BLOCK_BYTES ((size_t)256 * 1024) /* W rows kept in L2 while x streams past */
-enum { DOT_MAX_T = 256 };
 
 /* packed (kc, nr) = W^T[kb .. kb+kc, np .. np+ncols) as f32, zero beyond ncols.
  * IN_OUT rows are copied; OUT_IN rows of W become columns of the panel (the
@@ -216,6 +214,10 @@ static void pack_panel(const slm_kernels_table *kt, const slm_matrix *W, int kb,
         }
         return;
     }
+    if (kt->pack_transposed) {
+        kt->pack_transposed(W, kb, kc, np, ncols, packed);
+        return;
+    }
     if (ncols < nr)
         for (int k = 0; k < kc; k++) memset(packed + (size_t)k * (size_t)nr + ncols, 0, (size_t)(nr - ncols) * sizeof(float));
     for (int j = 0; j < ncols; j++) {
@@ -231,7 +233,7 @@ static void pack_panel(const slm_kernels_table *kt, const slm_matrix *W, int kb,
 
 /* Columns [n0, n1) of y = x @ W^T: panels of W^T packed to f32, register tiles
  * of rows of x against them. packed: KC_IN_OUT * nr + KC_IN_OUT floats, 64-byte aligned. */
-static void prefill_in_out(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
+static void prefill_panels(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1,
                            float *packed) {
     const slm_matrix *W = p->W;
     const int K = W->n_in, N = W->n_out, nr = kt->nr, mr = kt->mr;
@@ -252,25 +254,6 @@ static void prefill_in_out(const slm_kernels_table *kt, const slm_matmul_problem
                              p->bias ? p->bias + np : NULL, kb > 0);
                 }
             }
-        }
-    }
-}
-
-/* Columns [n0, n1) of y = x @ W^T for an OUT_IN W as dot products: W and x are
- * both contiguous along k, so the decode kernel's (rows of W) x (up to 4 rows of x)
- * dot products run over x in row groups, one L2-sized block of W rows at a time.
- * No packing: transposing W into panels cost a third of the time at T ~ 128. */
-static void prefill_dot(const slm_kernels_table *kt, const slm_matmul_problem *p, int n0, int n1) {
-    const int K = p->W->n_in, N = p->W->n_out;
-    const int rows_per_block = min_int(n1 - n0, (int)(DOT_BLOCK_BYTES / ((size_t)K * slm_dtype_size(p->W->dtype)) + 1));
-    for (int nb = n0; nb < n1; nb += rows_per_block) {
-        int ne = min_int(n1, nb + rows_per_block);
-        for (int t0 = 0; t0 < p->T; t0 += SLM_DECODE_MAX_T) {
-            slm_matmul_problem part = *p;
-            part.x += (size_t)t0 * (size_t)K;
-            part.y += (size_t)t0 * (size_t)N;
-            part.T = min_int(SLM_DECODE_MAX_T, p->T - t0);
-            kt->decode_out_in(&part, nb, ne);
         }
     }
 }
@@ -310,10 +293,7 @@ static void matmul_task(void *ctx, int task, int n_tasks) {
         else job->kt->decode_out_in(&p, n0, n1);
     } else {
         float *scratch = job->scratch + (size_t)task * job->scratch_floats;
-        /* OUT_IN weights: dot products while T is small enough that transposing W
-         * into panels would not pay for itself (measured on BERT shapes). */
-        if (in_out || p.T > DOT_MAX_T) prefill_in_out(job->kt, &p, n0, n1, scratch);
-        else prefill_dot(job->kt, &p, n0, n1);
+        prefill_panels(job->kt, &p, n0, n1, scratch);
     }
 }
 

@@ -328,6 +328,67 @@ TARGET_AVX512 static void avx512_add(float *y, const float *x, size_t n) {
     }
 }
 
+/* ---- packing an OUT_IN W transposed ------------------------------------- */
+
+/* r[i] = row i of a 16x16 block; afterwards r[j] = column j. Unpack within
+ * 128-bit lanes, shuffle pairs of lanes, then exchange whole lanes twice. */
+TARGET_AVX512 ALWAYS_INLINE void transpose_16x16(__m512 r[16]) {
+    __m512 t[16], u[16], v[16];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) { /* u[4i + c] = lane-relative column c of rows 4i .. 4i+3 */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        v[c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);      /* columns c, 8+c of rows 0-7 */
+        v[4 + c] = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);  /* columns 4+c, 12+c of rows 0-7 */
+        v[8 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        v[12 + c] = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_f32x4(v[c], v[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_f32x4(v[c], v[8 + c], 0xDD);
+        r[4 + c] = _mm512_shuffle_f32x4(v[4 + c], v[12 + c], 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(v[4 + c], v[12 + c], 0xDD);
+    }
+}
+
+TARGET_AVX512 ALWAYS_INLINE void pack_transposed_dtype(const slm_dtype dtype, const slm_matrix *W, int kb, int kc,
+                                                       int np, int ncols, float *packed) {
+    const size_t K = (size_t)W->n_in;
+    for (int j0 = 0; j0 < NR; j0 += 16) {
+        for (int k0 = 0; k0 < kc; k0 += 16) {
+            __mmask16 kmask = tail_mask(kc - k0);
+            __m512 r[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++)
+                r[i] = j0 + i < ncols ? load_weights(dtype, W->data, (size_t)(np + j0 + i) * K + (size_t)(kb + k0), kmask)
+                                      : _mm512_setzero_ps();
+            transpose_16x16(r);
+            int rows = kc - k0 < 16 ? kc - k0 : 16;
+            for (int i = 0; i < rows; i++) _mm512_store_ps(packed + (size_t)(k0 + i) * NR + (size_t)j0, r[i]);
+        }
+    }
+}
+
+TARGET_AVX512 static void avx512_pack_transposed(const slm_matrix *W, int kb, int kc, int np, int ncols,
+                                                 float *packed) {
+    switch (W->dtype) {
+    case SLM_DTYPE_F16: pack_transposed_dtype(SLM_DTYPE_F16, W, kb, kc, np, ncols, packed); break;
+    case SLM_DTYPE_BF16: pack_transposed_dtype(SLM_DTYPE_BF16, W, kb, kc, np, ncols, packed); break;
+    default: pack_transposed_dtype(SLM_DTYPE_F32, W, kb, kc, np, ncols, packed); break;
+    }
+}
+
 /* ---- transcendental helpers -------------------------------------------- */
 
 /* e^x to about 2 ulp: x = n ln2 + r with |r| <= ln2/2, a degree-7 Taylor
@@ -473,6 +534,7 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
 const slm_kernels_table slm_kernels_avx512 = {
     .name = "avx512",
     .gelu_tanh = avx512_gelu_tanh,
+    .pack_transposed = avx512_pack_transposed,
     .gelu_erf = avx512_gelu_erf,
     .softmax = avx512_softmax,
     .attend = avx512_attend,

@@ -49,6 +49,9 @@ typedef struct {
     void (*add)(float *y, const float *x, size_t n);
 
     /* Optional (NULL: kernels.c uses its scalar version). */
+    /* packed (kc, nr) = rows [np, np + ncols) of an OUT_IN W, k in [kb, kb + kc), transposed
+     * to f32; columns past ncols are zero. */
+    void (*pack_transposed)(const slm_matrix *W, int kb, int kc, int np, int ncols, float *packed);
     /* In place softmax of n values (max-subtracted). */
     void (*softmax)(float *x, int n);
     /* In place, n values: gelu with erf (Abramowitz-Stegun 7.1.26). */
