@@ -79,7 +79,7 @@ static void project_qkv(const slm_model *m, const slm_block *b, slm_thread_pool 
 static void attention_block(const slm_model *m, const slm_block *b, slm_thread_pool *pool,
                             slm_scratch *s, const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
     int d = m->d_model, qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
-    slm_norm_forward(&b->attn_norm, s->xn, s->x, T, d);
+    slm_norm_rows(pool, &b->attn_norm, s->xn, s->x, T, d);
     project_qkv(m, b, pool, s->qkv, s->qkv_split, s->xn, T);
     if (m->use_rope) {
         slm_rope_apply(&m->rope, s->qkv, T, width, m->n_heads, m->head_dim, pos0);
@@ -96,7 +96,7 @@ static void mlp_block(const slm_model *m, const slm_block *b, slm_thread_pool *p
                       int T) {
     int d = m->d_model;
     size_t n = (size_t)T * m->d_ff;
-    slm_norm_forward(&b->mlp_norm, s->xn, s->x, T, d);
+    slm_norm_rows(pool, &b->mlp_norm, s->xn, s->x, T, d);
     slm_linear_forward(pool, &b->up, s->hb, s->xn, T);
     if (b->gate.w.data) {
         slm_linear_forward(pool, &b->gate, s->hb2, s->xn, T);

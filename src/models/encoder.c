@@ -348,12 +348,12 @@ static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_th
     slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
     slm_linear_forward(pool, &L->o, s->h, s->att, N);
     slm_add(s->h, s->x, (size_t)N * d);
-    slm_norm_forward(&L->attn_norm, s->x, s->h, N, d);
+    slm_norm_rows(pool, &L->attn_norm, s->x, s->h, N, d);
     slm_linear_forward(pool, &L->up, s->ff, s->x, N);
     slm_activate(pool, m->activation, s->ff, (size_t)N * m->d_ff);
     slm_linear_forward(pool, &L->down, s->h, s->ff, N);
     slm_add(s->h, s->x, (size_t)N * d);
-    slm_norm_forward(&L->mlp_norm, s->x, s->h, N, d);
+    slm_norm_rows(pool, &L->mlp_norm, s->x, s->h, N, d);
 }
 
 /* Per-token output: rows of in (N, d_model) through lin (NULL = copied) into

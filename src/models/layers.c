@@ -4,6 +4,25 @@
 #include <math.h>
 #include <string.h>
 
+typedef struct {
+    const slm_norm *n;
+    float *out;
+    const float *x;
+    int T, C;
+} norm_job;
+
+static void norm_task(void *ctx, int task, int n_tasks) {
+    const norm_job *job = ctx;
+    int t0 = (int)((long)job->T * task / n_tasks), t1 = (int)((long)job->T * (task + 1) / n_tasks);
+    if (t1 > t0)
+        slm_norm_forward(job->n, job->out + (size_t)t0 * job->C, job->x + (size_t)t0 * job->C, t1 - t0, job->C);
+}
+
+void slm_norm_rows(slm_thread_pool *pool, const slm_norm *n, float *out, const float *x, int T, int C) {
+    norm_job job = {n, out, x, T, C};
+    slm_thread_pool_run(T < 16 ? NULL : pool, norm_task, &job, T < 16 ? 1 : slm_attention_tasks(pool));
+}
+
 void slm_norm_forward(const slm_norm *n, float *out, const float *x, int T, int C) {
     if (n->bias)
         slm_layernorm(out, x, n->weight, n->bias, T, C, n->eps);

@@ -72,5 +72,7 @@ void slm_kv_store(const slm_kv_layer *kv, int kv_dim, const float *k, const floa
 
 /* x (T, C) normalised into out with the norm's kind (layer or RMS). */
 void slm_norm_forward(const slm_norm *n, float *out, const float *x, int T, int C);
+/* The same, rows split across the pool (long prompts and batches). */
+void slm_norm_rows(slm_thread_pool *pool, const slm_norm *n, float *out, const float *x, int T, int C);
 
 #endif
