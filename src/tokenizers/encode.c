@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "tokenizers/tokenizer.h"
 #include "tokenizers/tokenizer_impl.h"
+#include "tokenizers/unigram.h"
 
 slm_encode_params slm_encode_default_params(void) {
     slm_encode_params p;
@@ -35,6 +36,8 @@ void slm_encoding_free(slm_encoding *enc) {
 
 int32_t slm_tokenizer_special(const slm_tokenizer *tok, const char *role) {
     if (!tok || !role) return -1;
+    if (tok->kind == SLM_TOKENIZER_UNIGRAM) return slm_unigram_special(tok, role);
+    if (tok->kind == SLM_TOKENIZER_XLM_BPE) return slm_xlm_bpe_special(tok, role);
     if (strcmp(role, "unk") == 0) {
         if (tok->kind == SLM_TOKENIZER_WORDPIECE) return tok->wordpiece.unk_id;
         if (tok->kind == SLM_TOKENIZER_BPE) return tok->bpe.unk_id;
@@ -97,6 +100,8 @@ static slm_status encode_bytes_model(const slm_tokenizer *tok, const char *text,
 static slm_status encode_sequence(const slm_tokenizer *tok, const char *text, size_t len, slm_token_vec *out,
                                   slm_error *err) {
     if (tok->kind == SLM_TOKENIZER_WORDPIECE) return slm_wordpiece_encode(tok, text, len, out, err);
+    if (tok->kind == SLM_TOKENIZER_UNIGRAM) return slm_unigram_encode(tok, text, len, out, err);
+    if (tok->kind == SLM_TOKENIZER_XLM_BPE) return slm_xlm_bpe_encode(tok, text, len, out, err);
     return encode_bytes_model(tok, text, len, out, err);
 }
 
@@ -110,12 +115,14 @@ static int build_template(const slm_tokenizer *tok, int pair, slm_template *t) {
     size_t cap = (size_t)own->n + 2 * ((size_t)tok->bpe.n_prefix + (size_t)tok->bpe.n_suffix + 1) + 1;
     t->items = malloc(cap * sizeof *t->items);
     if (!t->items) return -1;
-    if (tok->kind == SLM_TOKENIZER_WORDPIECE && own->n > 0) {
+    int own_templates = tok->kind == SLM_TOKENIZER_WORDPIECE || tok->kind == SLM_TOKENIZER_UNIGRAM ||
+                        tok->kind == SLM_TOKENIZER_XLM_BPE;
+    if (own_templates && own->n > 0) {
         memcpy(t->items, own->items, (size_t)own->n * sizeof *t->items);
         t->n = own->n;
         return 0;
     }
-    if (tok->kind == SLM_TOKENIZER_WORDPIECE) { /* no post-processor: the sequences alone */
+    if (own_templates) { /* no post-processor: the sequences alone */
         t->items[t->n++] = (slm_template_item){SLM_TEMPLATE_A, 0};
         if (pair) t->items[t->n++] = (slm_template_item){SLM_TEMPLATE_B, 1};
         return 0;

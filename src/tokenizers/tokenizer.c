@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "tokenizers/tokenizer_impl.h"
+#include "tokenizers/unigram.h"
 
 /* ---- small helpers shared by the tokenizer files ---- */
 
@@ -155,8 +156,10 @@ void slm_tokenizer_free(slm_tokenizer *tok) {
     free(tok->tokens);
     slm_str_map_free(&tok->lookup);
     slm_bpe_free(&tok->bpe);
+    slm_unigram_free(tok->unigram);
     slm_template_free(&tok->single);
     slm_template_free(&tok->pair);
+    slm_xlm_bpe_free(tok->xlm);
     free(tok);
 }
 
@@ -256,10 +259,13 @@ slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err) {
     if (S_ISDIR(st.st_mode)) {
         snprintf(buf, sizeof buf, "%s/tokenizer.json", path);
         if (path_is_file(buf)) return load_hf(buf, path, err);
+        snprintf(buf, sizeof buf, "%s/spiece.model", path); /* transformers' SentencePiece tokenizers (spiece.c) */
+        if (path_is_file(buf)) return slm_spiece_load(buf, path, err);
         char merges[4096 + 64];
         snprintf(buf, sizeof buf, "%s/vocab.json", path);
         snprintf(merges, sizeof merges, "%s/merges.txt", path);
-        if (path_is_file(buf) && path_is_file(merges)) return load_hf(NULL, path, err);
+        if (path_is_file(buf) && path_is_file(merges))
+            return slm_xlm_bpe_detect(path) ? slm_xlm_bpe_load(path, err) : load_hf(NULL, path, err);
         snprintf(buf, sizeof buf, "%s/vocab.txt", path);
         if (path_is_file(buf)) return slm_wordpiece_load_vocab_txt(buf, path, err);
         snprintf(buf, sizeof buf, "%s/tokenizer.bin", path);
@@ -278,6 +284,7 @@ slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err) {
         return slm_wordpiece_load_vocab_txt(path, dir, err);
     }
     if (looks_like_llama2c_tokenizer(path)) return slm_tokenizer_load_llama2c(path, err);
+    if (ends_with(path, ".model")) return slm_spiece_load(path, NULL, err); /* SentencePiece alone */
     if (ends_with(path, ".bin")) return load_beside_checkpoint(path, err);
     slm_fail(err, SLM_ERR_UNSUPPORTED,
              "%s: not a tokenizer slm reads (a folder with tokenizer.json, vocab.json + merges.txt or vocab.txt, "
@@ -302,7 +309,8 @@ slm_status slm_tokenize(const slm_tokenizer *tok, const char *text, size_t len, 
                             (unsigned)(unsigned char)text[i]);
         i += n;
     }
-    if (tok->kind == SLM_TOKENIZER_WORDPIECE) { /* one code path with slm_encode: the same ids */
+    if (tok->kind == SLM_TOKENIZER_WORDPIECE || tok->kind == SLM_TOKENIZER_UNIGRAM ||
+        tok->kind == SLM_TOKENIZER_XLM_BPE) { /* one path with slm_encode */
         slm_encode_params params = slm_encode_default_params();
         params.add_special = add_special;
         slm_encoding *enc = NULL;
@@ -341,7 +349,7 @@ const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t 
         piece++;
         n--;
     }
-    if (tok->kind == SLM_TOKENIZER_LLAMA2C && (prev == -1 || prev == tok->bos) &&
+    if ((tok->kind == SLM_TOKENIZER_LLAMA2C || tok->kind == SLM_TOKENIZER_UNIGRAM) && (prev == -1 || prev == tok->bos) &&
         !(e->flags & (SLM_TOKEN_BYTE | SLM_TOKEN_SPECIAL)) && n > 0 && piece[0] == ' ') {
         piece++;
         n--;
@@ -385,6 +393,8 @@ slm_status slm_detokenize(const slm_tokenizer *tok, const int32_t *ids, size_t n
         total += tok->tokens[ids[i]].piece_len;
     }
     if (tok->kind == SLM_TOKENIZER_WORDPIECE) return slm_wordpiece_decode(tok, ids, n_ids, skip_special, text, err);
+    if (tok->kind == SLM_TOKENIZER_XLM_BPE) return slm_xlm_bpe_decode(tok, ids, n_ids, skip_special, text, err);
+    if (tok->kind == SLM_TOKENIZER_UNIGRAM) return slm_unigram_decode(tok, ids, n_ids, skip_special, text, err);
     char *bytes = malloc(total + 1);
     if (!bytes) return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "slm_detokenize: out of memory");
     size_t used = 0;

@@ -19,7 +19,8 @@
 #include "slm.h"
 #include "tokenizers/hashmap.h"
 
-typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C, SLM_TOKENIZER_WORDPIECE, SLM_TOKENIZER_UNIGRAM } slm_tokenizer_kind;
+typedef enum { SLM_TOKENIZER_BPE = 1, SLM_TOKENIZER_LLAMA2C, SLM_TOKENIZER_WORDPIECE, SLM_TOKENIZER_UNIGRAM,
+               SLM_TOKENIZER_XLM_BPE } slm_tokenizer_kind;
 
 enum {
     SLM_TOKEN_SPECIAL = 1, /* control token: skipped by skip_special, never merged into */
@@ -122,6 +123,7 @@ struct slm_tokenizer {
     struct slm_unigram *unigram; /* SentencePiece Unigram (unigram.h); NULL for other kinds */
     /* the post-processor for one text and for a pair (WordPiece; other kinds use bpe.prefix/suffix_ids) */
     slm_template single, pair;
+    struct slm_xlm_bpe *xlm;          /* FlauBERT's XLM-style BPE (xlm_bpe.c); NULL for other kinds */
     int clean_up_tokenization_spaces; /* tokenizer_config.json: transformers' cleanup after decoding */
     int model_max_length;             /* tokenizer_config.json, 0 when absent or not sane */
 };
@@ -187,6 +189,22 @@ slm_status slm_wordpiece_encode(const slm_tokenizer *tok, const char *text, size
 /* Hugging Face's decode; ids are known to be in the vocabulary. */
 slm_status slm_wordpiece_decode(const slm_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
                                 char **text, slm_error *err);
+
+/* ---- xlm_bpe.c (FlauBERT: moses.c's pipeline, then BPE with "</w>" end-of-word markers) ---- */
+struct slm_xlm_bpe;
+/* 1 when dir's vocab.json + merges.txt are XLM-style: tokenizer_config.json names FlaubertTokenizer or
+ * XLMTokenizer, or (no tokenizer_class) vocab.json has "</w>" end-of-word markers, which byte-level
+ * vocabularies never have. */
+int slm_xlm_bpe_detect(const char *dir);
+slm_tokenizer *slm_xlm_bpe_load(const char *dir, slm_error *err);
+/* Encodes valid UTF-8 text without the template's special tokens, appending ids and best-effort offsets. */
+slm_status slm_xlm_bpe_encode(const slm_tokenizer *tok, const char *text, size_t len, slm_token_vec *out,
+                              slm_error *err);
+/* The reference's decode; ids are known to be in the vocabulary. */
+slm_status slm_xlm_bpe_decode(const slm_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
+                              char **text, slm_error *err);
+int32_t slm_xlm_bpe_special(const slm_tokenizer *tok, const char *role);
+void slm_xlm_bpe_free(struct slm_xlm_bpe *xlm);
 
 /* ---- wordpiece_load.c ---- */
 /* Reads the WordPiece parts of a parsed tokenizer.json (vocabulary and added tokens already loaded):
