@@ -72,7 +72,17 @@ static const int32_t VIRAMAS_NUKTAS[] = {
     0x115C0, 0x1163F, 0x116B6, 0x116B7, 0x11839, 0x1183A, 0x119E0, 0x11A34, 0x11C3F, 0x11D42, 0x11D45, 0x11D97,
     0x1E94A};
 
+/* Characters whose Unicode names are algorithmic (CJK ideographs, Hangul syllables, Tangut, Khitan,
+ * Nushu) are missing from sacremoses' perluniprops lists, so Moses pads them like punctuation
+ * ("abc日本" -> "abc 日 本"); its CJK languages add them back, French does not. */
+static int has_algorithmic_name(int32_t cp) {
+    return (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3) ||
+           (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x17000 && cp <= 0x18D8F) || (cp >= 0x1B170 && cp <= 0x1B2FF) ||
+           (cp >= 0x20000 && cp <= 0x3134F);
+}
+
 static int is_alpha(int32_t cp) {
+    if (has_algorithmic_name(cp)) return 0;
     switch (category(cp)) {
     case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
     case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_NL:

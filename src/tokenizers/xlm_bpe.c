@@ -292,7 +292,7 @@ static slm_status load_specials(slm_tokenizer *tok, const char *dir, json_t *con
             }
         } else {
             for (int k = 0; k < 10; k++) {
-                char name[16];
+                char name[24];
                 snprintf(name, sizeof name, "<special%d>", k);
                 int32_t id = slm_str_map_get(&tok->lookup, name, strlen(name));
                 if (id >= 0) add_special(xlm, tok, id);
