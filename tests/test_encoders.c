@@ -5,122 +5,9 @@
  * model_type, legacy LayerNorm.gamma/beta names, unused tensors), and bad
  * input. Expected values are read from the fixtures' outputs.safetensors,
  * written by transformers; per-token outputs are compared where attention_mask is 1. */
-#include <jansson.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "check.h"
+#define FIXTURE_TMP_TEMPLATE "/tmp/slm_test_encoders_XXXXXX"
+#include "fixture.h"
 #include "formats/safetensors_write.h"
-#include "formats/weights.h"
-#include "slm.h"
-
-typedef struct {
-    const char *name;
-    json_t *json;
-    slm_weights *inputs, *outputs;
-    int n_seqs, seq_len;
-    int32_t *ids, *types, *mask; /* (n_seqs, seq_len); types NULL when the case has none */
-} fixture;
-
-static double worst_ratio; /* largest |a-b| / (atol + rtol|b|) seen: the margin left */
-
-static int32_t *int_tensor(const slm_weights *w, const char *name, int *rows, int *cols) {
-    const slm_tensor_view *t = slm_weights_find(w, name);
-    if (!t || t->dtype != SLM_DTYPE_I64 || t->ndim != 2) return NULL;
-    *rows = (int)t->shape[0];
-    *cols = (int)t->shape[1];
-    size_t n = (size_t)slm_tensor_numel(t);
-    int32_t *out = malloc(n * sizeof *out);
-    const int64_t *src = t->data;
-    for (size_t i = 0; i < n; i++) out[i] = (int32_t)src[i];
-    return out;
-}
-
-static int open_fixture(fixture *f, const char *name) {
-    char path[512], rel[256];
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    snprintf(rel, sizeof rel, "fixtures/%s/case.json", name);
-    f->json = json_load_file(test_path(path, sizeof path, rel), 0, NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/inputs.safetensors", name);
-    f->inputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/outputs.safetensors", name);
-    f->outputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    CHECK(f->json && f->inputs && f->outputs, "%s: fixture files open", name);
-    if (!f->json || !f->inputs || !f->outputs) return 0;
-    int r, c;
-    f->ids = int_tensor(f->inputs, "input_ids", &f->n_seqs, &f->seq_len);
-    f->mask = int_tensor(f->inputs, "attention_mask", &r, &c);
-    f->types = int_tensor(f->inputs, "token_type_ids", &r, &c);
-    CHECK(f->ids && f->mask, "%s: input_ids and attention_mask present", name);
-    return f->ids && f->mask;
-}
-
-static void close_fixture(fixture *f) {
-    json_decref(f->json);
-    slm_weights_free(f->inputs);
-    slm_weights_free(f->outputs);
-    free(f->ids);
-    free(f->mask);
-    free(f->types);
-}
-
-static double tolerance(const fixture *f, const char *output) {
-    json_t *o = json_object_get(json_object_get(f->json, "outputs"), output);
-    double atol = json_number_value(json_object_get(o, "suggested_atol"));
-    return atol > 0 ? atol : 1e-4;
-}
-
-static const float *reference(const fixture *f, const char *output, size_t numel) {
-    const slm_tensor_view *t = slm_weights_find(f->outputs, output);
-    CHECK(t && t->dtype == SLM_DTYPE_F32 && (size_t)slm_tensor_numel(t) == numel, "%s: output %s of %zu floats",
-          f->name, output, numel);
-    return t && t->dtype == SLM_DTYPE_F32 && (size_t)slm_tensor_numel(t) == numel ? t->data : NULL;
-}
-
-/* Compares got against want element by element, rows of `width` floats, only
- * rows whose mask entry is 1 (mask NULL: every row): |a - b| <= atol + 1e-4 |b|. */
-static int compare(const fixture *f, const char *what, const float *got, const float *want, size_t rows,
-                   size_t width, const int32_t *mask, double atol) {
-    double rtol = 1e-4, worst = -INFINITY;
-    size_t worst_i = 0, compared = 0;
-    for (size_t r = 0; r < rows; r++) {
-        if (mask && !mask[r]) continue;
-        for (size_t j = 0; j < width; j++) {
-            size_t i = r * width + j;
-            double bound = atol + rtol * fabs(want[i]);
-            double ratio = fabs((double)got[i] - want[i]) / bound;
-            if (isnan(ratio)) ratio = INFINITY;
-            if (ratio > worst) {
-                worst = ratio;
-                worst_i = i;
-            }
-            compared++;
-        }
-    }
-    if (worst > worst_ratio) worst_ratio = worst;
-    CHECK(compared > 0 && worst <= 1.0, "%s: %s: [%zu] = %.7g, reference %.7g (atol %g, %.2f x tolerance)", f->name,
-          what, worst_i, got[worst_i], want[worst_i], atol, worst);
-    return worst <= 1.0;
-}
-
-/* Compares got with the named output (same layout). */
-static void compare_output(const fixture *f, const char *output, const float *got, size_t rows, size_t width,
-                           const int32_t *mask) {
-    const float *want = reference(f, output, rows * width);
-    if (want) compare(f, output, got, want, rows, width, mask, tolerance(f, output));
-}
-
-static slm_model *load_model(const char *dir) {
-    slm_model_params mp = slm_model_default_params();
-    mp.load_tokenizer = 0;
-    slm_error err;
-    slm_model *m = slm_model_load(dir, &mp, &err);
-    CHECK(m != NULL, "load %s: %s", dir, err.message);
-    return m;
-}
 
 static slm_model *load_variant(const fixture *f, const char *variant) {
     char path[512], rel[256];
@@ -128,20 +15,6 @@ static slm_model *load_variant(const fixture *f, const char *variant) {
     test_path(path, sizeof path, rel);
     if (access(path, F_OK) != 0) return NULL;
     return load_model(path);
-}
-
-static slm_session *open_session(const slm_model *m, int threads) {
-    slm_session_params sp = slm_session_default_params();
-    sp.n_threads = threads;
-    slm_error err;
-    slm_session *s = slm_session_new(m, &sp, &err);
-    CHECK(s != NULL, "session: %s", err.message);
-    return s;
-}
-
-static slm_batch fixture_batch(const fixture *f) {
-    slm_batch b = {f->n_seqs, f->seq_len, f->ids, f->types, f->mask};
-    return b;
 }
 
 static size_t output_size(const slm_model *m, const slm_batch *b, slm_encode_output what) {
@@ -158,19 +31,10 @@ static size_t output_size(const slm_model *m, const slm_batch *b, slm_encode_out
     return 0;
 }
 
-/* Runs one encode and returns the allocated output (NULL on error, which is checked). */
-static float *encode(slm_session *s, const slm_model *m, const slm_batch *b, slm_encode_output what,
-                     const char *label) {
-    size_t n = output_size(m, b, what);
-    float *out = malloc((n ? n : 1) * sizeof(float));
-    slm_error err;
-    slm_status st = slm_session_encode(s, b, what, out, &err);
-    CHECK(st == SLM_OK, "%s: encode: %s", label, err.message);
-    if (st) {
-        free(out);
-        return NULL;
-    }
-    return out;
+/* Runs one encode and returns the allocated output, sized for `what` (NULL on error, which is checked). */
+static float *encode_output(slm_session *s, const slm_model *m, const slm_batch *b, slm_encode_output what,
+                            const char *label) {
+    return encode(s, b, what, output_size(m, b, what), label);
 }
 
 /* Each row alone, trimmed to its real length with no mask, must give what the batch gave. */
@@ -184,7 +48,7 @@ static void check_rows_alone(const fixture *f, slm_session *s, const slm_model *
         while (len < f->seq_len && f->mask[(size_t)r * f->seq_len + len]) len++;
         slm_batch one = {1, len, f->ids + (size_t)r * f->seq_len, f->types ? f->types + (size_t)r * f->seq_len : NULL,
                          NULL};
-        float *out = encode(s, m, &one, what, f->name);
+        float *out = encode_output(s, m, &one, what, f->name);
         if (!out) continue;
         float worst = 0;
         if (what == SLM_ENCODE_POOLER || what == SLM_ENCODE_SEQCLS) {
@@ -227,7 +91,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
     char name[128];
     CHECK(slm_model_is_encoder(m) && slm_model_has_head(m, SLM_HEAD_BASE), "%s/%s: an encoder", f->name, variant);
     CHECK(slm_model_has_head(m, SLM_HEAD_MLM) == 0, "%s/%s: no MLM head", f->name, variant);
-    float *hidden = s ? encode(s, m, &b, SLM_ENCODE_HIDDEN, f->name) : NULL;
+    float *hidden = s ? encode_output(s, m, &b, SLM_ENCODE_HIDDEN, f->name) : NULL;
     if (hidden) {
         snprintf(name, sizeof name, "%s.last_hidden_state", prefix);
         compare_output(f, name, hidden, (size_t)b.n_seqs * b.seq_len, info.d_model, f->mask);
@@ -235,7 +99,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
     }
     free(hidden);
     if (pooler && s) {
-        float *pooled = encode(s, m, &b, SLM_ENCODE_POOLER, f->name);
+        float *pooled = encode_output(s, m, &b, SLM_ENCODE_POOLER, f->name);
         if (pooled) {
             snprintf(name, sizeof name, "%s.pooler_output", prefix);
             compare_output(f, name, pooled, (size_t)b.n_seqs, info.d_model, NULL);
@@ -251,11 +115,11 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
     int32_t *single = strcmp(prefix, "model") ? NULL : int_tensor(f->inputs, "single.input_ids", &rows, &cols);
     if (single && s) {
         slm_batch one = {rows, cols, single, NULL, NULL};
-        float *out = encode(s, m, &one, SLM_ENCODE_HIDDEN, f->name);
+        float *out = encode_output(s, m, &one, SLM_ENCODE_HIDDEN, f->name);
         if (out) compare_output(f, "model.single.last_hidden_state", out, (size_t)rows * cols, info.d_model, NULL);
         free(out);
         if (pooler) {
-            out = encode(s, m, &one, SLM_ENCODE_POOLER, f->name);
+            out = encode_output(s, m, &one, SLM_ENCODE_POOLER, f->name);
             if (out) compare_output(f, "model.single.pooler_output", out, (size_t)rows, info.d_model, NULL);
             free(out);
         }
@@ -274,7 +138,7 @@ static void check_head(const fixture *f, const char *variant, slm_head head, slm
     slm_session *s = open_session(m, 3);
     slm_batch b = fixture_batch(f);
     CHECK(slm_model_has_head(m, head), "%s/%s: has head %d", f->name, variant, (int)head);
-    float *out = s ? encode(s, m, &b, what, f->name) : NULL;
+    float *out = s ? encode_output(s, m, &b, what, f->name) : NULL;
     size_t S = (size_t)b.n_seqs, T = (size_t)b.seq_len;
     if (out) {
         if (what == SLM_ENCODE_MLM) {
@@ -337,7 +201,7 @@ static void check_sbert(void) {
             slm_model *m = load_variant(&f, dirs[i]);
             slm_session *s = m ? open_session(m, 2) : NULL;
             slm_batch b = fixture_batch(&f);
-            float *out = s ? encode(s, m, &b, SLM_ENCODE_HIDDEN, f.name) : NULL;
+            float *out = s ? encode_output(s, m, &b, SLM_ENCODE_HIDDEN, f.name) : NULL;
             if (out)
                 compare_output(&f, "manual.last_hidden_state", out, (size_t)b.n_seqs * b.seq_len,
                                (size_t)slm_model_get_info(m).d_model, f.mask);
@@ -357,7 +221,7 @@ static void check_tiniest(void) {
         slm_model *m = load_model(test_path(path, sizeof path, "hf-fixtures/mozilla-ai__lm-buddy__bert_tiniest"));
         slm_session *s = m ? open_session(m, 2) : NULL;
         slm_batch b = fixture_batch(&f);
-        float *out = s ? encode(s, m, &b, SLM_ENCODE_MLM, f.name) : NULL;
+        float *out = s ? encode_output(s, m, &b, SLM_ENCODE_MLM, f.name) : NULL;
         const slm_tensor_view *values = slm_weights_find(f.outputs, "model.logits.topk_values");
         const slm_tensor_view *indices = slm_weights_find(f.outputs, "model.logits.topk_indices");
         CHECK(values && indices, "%s: top-k outputs present", f.name);
@@ -378,24 +242,6 @@ static void check_tiniest(void) {
     close_fixture(&f);
 }
 
-/* A scratch folder holding a config.json (written from cfg) and a safetensors file. */
-static int make_folder(char *dir, size_t cap, json_t *cfg) {
-    snprintf(dir, cap, "/tmp/slm_test_encoders_XXXXXX");
-    if (!mkdtemp(dir)) return 0;
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    return json_dump_file(cfg, path, JSON_INDENT(2)) == 0;
-}
-
-static void remove_folder(const char *dir) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
-}
-
 /* TinyBERT's published config has neither model_type nor architectures: BERT is told by the tensor names. */
 static void check_no_model_type(void) {
     fixture f;
@@ -412,7 +258,7 @@ static void check_no_model_type(void) {
             slm_model *m = load_model(dir);
             slm_session *s = m ? open_session(m, 1) : NULL;
             slm_batch b = fixture_batch(&f);
-            float *out = s ? encode(s, m, &b, SLM_ENCODE_HIDDEN, "tinybert without model_type") : NULL;
+            float *out = s ? encode_output(s, m, &b, SLM_ENCODE_HIDDEN, "tinybert without model_type") : NULL;
             if (out) {
                 CHECK(!strcmp(slm_model_get_info(m).architecture, "bert"), "tinybert: architecture bert");
                 compare_output(&f, "model.last_hidden_state", out, (size_t)b.n_seqs * b.seq_len,
@@ -468,7 +314,7 @@ static void check_legacy_names(void) {
         slm_model *m = load_model(dir);
         slm_session *s = m ? open_session(m, 2) : NULL;
         slm_batch b = fixture_batch(&f);
-        float *out = s ? encode(s, m, &b, SLM_ENCODE_MLM, "legacy names") : NULL;
+        float *out = s ? encode_output(s, m, &b, SLM_ENCODE_MLM, "legacy names") : NULL;
         if (out)
             compare_output(&f, "mlm.logits", out, (size_t)b.n_seqs * b.seq_len,
                            (size_t)slm_model_get_info(m).n_vocab, f.mask);

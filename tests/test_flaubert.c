@@ -7,142 +7,9 @@
  * fixture covers (pre_norm, ReLU, sinusoidal positions) are compared with a
  * double-precision forward pass written here, which is itself first checked
  * against HF's outputs. Per-token outputs are compared where attention_mask is 1. */
-#include <jansson.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "check.h"
+#define FIXTURE_TMP_TEMPLATE "/tmp/slm_test_flaubert_XXXXXX"
+#include "fixture.h"
 #include "formats/safetensors_write.h"
-#include "formats/weights.h"
-#include "slm.h"
-
-typedef struct {
-    const char *name;
-    json_t *json;
-    slm_weights *inputs, *outputs;
-    int n_seqs, seq_len;
-    int32_t *ids, *mask; /* (n_seqs, seq_len); the cases have no token_type_ids or langs */
-} fixture;
-
-static double worst_ratio; /* largest |a-b| / (atol + rtol|b|) seen */
-
-static int32_t *int_tensor(const slm_weights *w, const char *name, int *rows, int *cols) {
-    const slm_tensor_view *t = slm_weights_find(w, name);
-    if (!t || t->dtype != SLM_DTYPE_I64 || t->ndim != 2) return NULL;
-    *rows = (int)t->shape[0];
-    *cols = (int)t->shape[1];
-    size_t n = (size_t)slm_tensor_numel(t);
-    int32_t *out = malloc(n * sizeof *out);
-    const int64_t *src = t->data;
-    for (size_t i = 0; i < n; i++) out[i] = (int32_t)src[i];
-    return out;
-}
-
-static int open_fixture(fixture *f, const char *name) {
-    char path[512], rel[256];
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    snprintf(rel, sizeof rel, "fixtures/%s/case.json", name);
-    f->json = json_load_file(test_path(path, sizeof path, rel), 0, NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/inputs.safetensors", name);
-    f->inputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/outputs.safetensors", name);
-    f->outputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    CHECK(f->json && f->inputs && f->outputs, "%s: fixture files open", name);
-    if (!f->json || !f->inputs || !f->outputs) return 0;
-    int r, c;
-    f->ids = int_tensor(f->inputs, "input_ids", &f->n_seqs, &f->seq_len);
-    f->mask = int_tensor(f->inputs, "attention_mask", &r, &c);
-    CHECK(f->ids && f->mask, "%s: input_ids and attention_mask present", name);
-    return f->ids && f->mask;
-}
-
-static void close_fixture(fixture *f) {
-    json_decref(f->json);
-    slm_weights_free(f->inputs);
-    slm_weights_free(f->outputs);
-    free(f->ids);
-    free(f->mask);
-}
-
-static double tolerance(const fixture *f, const char *output) {
-    json_t *o = json_object_get(json_object_get(f->json, "outputs"), output);
-    double atol = json_number_value(json_object_get(o, "suggested_atol"));
-    return atol > 0 ? atol : 1e-4;
-}
-
-static const float *reference(const fixture *f, const char *output, size_t numel) {
-    const slm_tensor_view *t = slm_weights_find(f->outputs, output);
-    int ok = t && t->dtype == SLM_DTYPE_F32 && (size_t)slm_tensor_numel(t) == numel;
-    CHECK(ok, "%s: output %s of %zu floats", f->name, output, numel);
-    return ok ? t->data : NULL;
-}
-
-/* |got - want| <= atol + 1e-4 |want| over rows of `width`, only rows whose mask is 1 (NULL: all). */
-static void compare(const char *label, const char *what, const float *got, const float *want, size_t rows,
-                    size_t width, const int32_t *mask, double atol) {
-    double worst = -INFINITY;
-    size_t worst_i = 0, compared = 0;
-    for (size_t r = 0; r < rows; r++) {
-        if (mask && !mask[r]) continue;
-        for (size_t j = 0; j < width; j++) {
-            size_t i = r * width + j;
-            double ratio = fabs((double)got[i] - want[i]) / (atol + 1e-4 * fabs(want[i]));
-            if (isnan(ratio)) ratio = INFINITY;
-            if (ratio > worst) {
-                worst = ratio;
-                worst_i = i;
-            }
-            compared++;
-        }
-    }
-    if (worst > worst_ratio) worst_ratio = worst;
-    CHECK(compared > 0 && worst <= 1.0, "%s: %s: [%zu] = %.7g, reference %.7g (atol %g, %.2f x tolerance)", label,
-          what, worst_i, got[worst_i], want[worst_i], atol, worst);
-}
-
-static void compare_output(const fixture *f, const char *output, const float *got, size_t rows, size_t width,
-                           const int32_t *mask) {
-    const float *want = reference(f, output, rows * width);
-    if (want) compare(f->name, output, got, want, rows, width, mask, tolerance(f, output));
-}
-
-static slm_model *load_model(const char *dir) {
-    slm_model_params mp = slm_model_default_params();
-    mp.load_tokenizer = 0;
-    slm_error err;
-    slm_model *m = slm_model_load(dir, &mp, &err);
-    CHECK(m != NULL, "load %s: %s", dir, err.message);
-    return m;
-}
-
-static slm_session *open_session(const slm_model *m, int threads) {
-    slm_session_params sp = slm_session_default_params();
-    sp.n_threads = threads;
-    slm_error err;
-    slm_session *s = slm_session_new(m, &sp, &err);
-    CHECK(s != NULL, "session: %s", err.message);
-    return s;
-}
-
-static float *encode(slm_session *s, const slm_batch *b, slm_encode_output what, size_t n, const char *label) {
-    float *out = malloc((n ? n : 1) * sizeof(float));
-    slm_error err;
-    slm_status st = slm_session_encode(s, b, what, out, &err);
-    CHECK(st == SLM_OK, "%s: encode %d: %s", label, (int)what, err.message);
-    if (st) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-static slm_batch fixture_batch(const fixture *f) {
-    slm_batch b = {f->n_seqs, f->seq_len, f->ids, NULL, f->mask};
-    return b;
-}
 
 /* Each row alone, trimmed to its real length with no mask, must give what the batch gave. */
 static void check_rows_alone(const fixture *f, slm_session *s, slm_encode_output what, int width,
@@ -163,9 +30,7 @@ static void check_rows_alone(const fixture *f, slm_session *s, slm_encode_output
 
 /* model/: hidden state (real and padded positions), rows alone, no mask, single run. */
 static void check_base(const fixture *f) {
-    char path[512], rel[256];
-    snprintf(rel, sizeof rel, "fixtures/%s/model", f->name);
-    slm_model *m = load_model(test_path(path, sizeof path, rel));
+    slm_model *m = load_fixture_model(f, "model");
     slm_session *s = m ? open_session(m, 2) : NULL;
     if (!s) {
         slm_model_free(m);
@@ -220,9 +85,8 @@ static void check_base(const fixture *f) {
 
 /* lm/: logits at every position (padded ones are the bias), rows alone, the head model's hidden state. */
 static void check_lm(const fixture *f) {
-    char path[512], rel[256], name[64];
-    snprintf(rel, sizeof rel, "fixtures/%s/lm", f->name);
-    slm_model *m = load_model(test_path(path, sizeof path, rel));
+    char name[64];
+    slm_model *m = load_fixture_model(f, "lm");
     slm_session *s = m ? open_session(m, 3) : NULL;
     if (!s) {
         slm_model_free(m);
@@ -246,68 +110,6 @@ static void check_lm(const fixture *f) {
     free(hidden);
     slm_session_free(s);
     slm_model_free(m);
-}
-
-/* ---- checkpoints written for a test: a config.json plus a linked or written safetensors ---- */
-
-static int make_folder(char *dir, size_t cap, json_t *cfg) {
-    snprintf(dir, cap, "/tmp/slm_test_flaubert_XXXXXX");
-    if (!mkdtemp(dir)) return 0;
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    return json_dump_file(cfg, path, JSON_INDENT(2)) == 0;
-}
-
-static void remove_folder(const char *dir) {
-    char path[700];
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    unlink(path);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    unlink(path);
-    rmdir(dir);
-}
-
-/* A folder holding cfg and a link to the fixture variant's weights; 0 on failure. */
-static int linked_folder(char *dir, size_t cap, json_t *cfg, const char *fixture_name, const char *variant) {
-    char path[512], rel[256], link[700];
-    if (!make_folder(dir, cap, cfg)) return 0;
-    snprintf(rel, sizeof rel, "fixtures/%s/%s/model.safetensors", fixture_name, variant);
-    char *abs = realpath(test_path(path, sizeof path, rel), NULL);
-    snprintf(link, sizeof link, "%s/model.safetensors", dir);
-    int ok = abs && symlink(abs, link) == 0;
-    CHECK(ok, "link %s", rel);
-    free(abs);
-    return ok;
-}
-
-static json_t *variant_config(const char *fixture_name, const char *variant) {
-    char path[512], rel[256];
-    snprintf(rel, sizeof rel, "fixtures/%s/%s/config.json", fixture_name, variant);
-    json_t *cfg = json_load_file(test_path(path, sizeof path, rel), 0, NULL);
-    CHECK(cfg != NULL, "read %s", rel);
-    return cfg;
-}
-
-/* Runs the variant's weights under cfg and compares `what` with `output` where the mask is 1. */
-static void check_under(const fixture *f, json_t *cfg, const char *variant, slm_encode_output what,
-                        const char *output) {
-    char dir[600];
-    if (linked_folder(dir, sizeof dir, cfg, f->name, variant)) {
-        slm_model *m = load_model(dir);
-        slm_session *s = m ? open_session(m, 1) : NULL;
-        if (s) {
-            slm_model_info info = slm_model_get_info(m);
-            size_t rows = (size_t)f->n_seqs * f->seq_len;
-            size_t width = (size_t)(what == SLM_ENCODE_MLM ? info.n_vocab : info.d_model);
-            slm_batch b = fixture_batch(f);
-            float *out = encode(s, &b, what, rows * width, output);
-            if (out) compare_output(f, output, out, rows, width, f->mask);
-            free(out);
-        }
-        slm_session_free(s);
-        slm_model_free(m);
-    }
-    remove_folder(dir);
 }
 
 /* The hidden state after layer i is the last hidden state of the same weights with i layers. */
@@ -463,7 +265,7 @@ static void check_against_reference(const fixture *f, json_t *cfg, const char *w
         slm_session *s = m ? open_session(m, 2) : NULL;
         slm_batch one = {1, cols, single, NULL, NULL};
         float *got = s ? encode(s, &one, SLM_ENCODE_HIDDEN, (size_t)cols * c->d, label) : NULL;
-        if (got) compare(f->name, label, got, want, (size_t)cols, (size_t)c->d, NULL, 1e-4);
+        if (got) compare(f, label, got, want, (size_t)cols, (size_t)c->d, NULL, 1e-4);
         free(got);
         slm_session_free(s);
         slm_model_free(m);

@@ -3,37 +3,7 @@
  * generation with the KV cache (tokens and step logits), teacher-forced logits,
  * and the f16 / bf16 / hub-layout variants. Expected values are read from the
  * fixtures' outputs.safetensors, written by transformers. */
-#include <jansson.h>
-#include <math.h>
-
-#include "check.h"
-#include "formats/weights.h"
-#include "slm.h"
-
-typedef struct {
-    const char *name;
-    json_t *json;
-    slm_weights *inputs, *outputs;
-} fixture;
-
-static int open_fixture(fixture *f, const char *name) {
-    char path[512], rel[256];
-    f->name = name;
-    snprintf(rel, sizeof rel, "fixtures/%s/case.json", name);
-    f->json = json_load_file(test_path(path, sizeof path, rel), 0, NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/inputs.safetensors", name);
-    f->inputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "fixtures/%s/outputs.safetensors", name);
-    f->outputs = slm_safetensors_open(test_path(path, sizeof path, rel), NULL);
-    CHECK(f->json && f->inputs && f->outputs, "%s: fixture files open", name);
-    return f->json && f->inputs && f->outputs;
-}
-
-static void close_fixture(fixture *f) {
-    json_decref(f->json);
-    slm_weights_free(f->inputs);
-    slm_weights_free(f->outputs);
-}
+#include "fixture.h"
 
 /* Token ids of an int64 input tensor, row r of length n (all of it when r < 0). */
 static int32_t *input_ids(const fixture *f, const char *name, int r, size_t *n) {
@@ -47,12 +17,6 @@ static int32_t *input_ids(const fixture *f, const char *name, int r, size_t *n) 
     const int64_t *src = t->data;
     for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)src[first + i];
     return ids;
-}
-
-static double tolerance(const fixture *f, const char *output) {
-    json_t *o = json_object_get(json_object_get(f->json, "outputs"), output);
-    double atol = json_number_value(json_object_get(o, "suggested_atol"));
-    return atol > 0 ? atol : 1e-4;
 }
 
 /* Compares n floats at got against the reference tensor's elements [offset, offset+n):
@@ -79,15 +43,6 @@ static int close_to(const fixture *f, const char *output, size_t offset, const f
     return worst <= 0;
 }
 
-static slm_session *open_session(slm_model *m) {
-    slm_session_params sp = slm_session_default_params();
-    sp.n_threads = 2;
-    slm_error err;
-    slm_session *s = slm_session_new(m, &sp, &err);
-    CHECK(s != NULL, "session: %s", err.message);
-    return s;
-}
-
 static int argmax(const float *x, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -100,7 +55,7 @@ static void check_prompt(const fixture *f, slm_model *m, const char *logits_name
     slm_model_info info = slm_model_get_info(m);
     size_t n;
     int32_t *ids = input_ids(f, "prompt.input_ids", -1, &n);
-    slm_session *s = open_session(m);
+    slm_session *s = open_session(m, 2);
     float *out = malloc(n * info.n_vocab * sizeof(float));
     slm_error err;
     if (s && ids && out) {
@@ -127,7 +82,7 @@ static void check_batch(const fixture *f, slm_model *m) {
     const slm_tensor_view *mask = slm_weights_find(f->inputs, "batch.attention_mask");
     if (!mask) return;
     int rows = (int)mask->shape[0], cols = (int)mask->shape[1];
-    slm_session *s = open_session(m);
+    slm_session *s = open_session(m, 2);
     float *out = malloc((size_t)cols * info.n_vocab * sizeof(float));
     for (int r = 0; s && out && r < rows; r++) {
         size_t n, valid = 0;
@@ -152,7 +107,7 @@ static void check_generation(const fixture *f, slm_model *m, const char *tokens_
     int steps = (int)want->shape[0];
     size_t n;
     int32_t *ids = input_ids(f, "prompt.input_ids", -1, &n);
-    slm_session *s = open_session(m);
+    slm_session *s = open_session(m, 2);
     float *logits = malloc(info.n_vocab * sizeof(float));
     float *all = malloc(n * info.n_vocab * sizeof(float));
     slm_error err;
@@ -182,7 +137,7 @@ static void check_full(const fixture *f, slm_model *m) {
     size_t n;
     int32_t *ids = input_ids(f, "full.input_ids", -1, &n);
     if (!ids) return;
-    slm_session *s = open_session(m);
+    slm_session *s = open_session(m, 2);
     float *out = malloc(n * info.n_vocab * sizeof(float));
     slm_error err;
     if (s && out) {
@@ -205,7 +160,7 @@ static slm_model *load_variant(const fixture *f, const char *variant) {
 
 static void check_decoder_case(const char *name) {
     fixture f;
-    if (!open_fixture(&f, name)) return;
+    if (!open_fixture_files(&f, name)) return;
     slm_model *m = load_variant(&f, "lm");
     if (m) {
         check_prompt(&f, m, "prompt.logits", 1);
@@ -242,7 +197,7 @@ static void check_decoder_case(const char *name) {
 /* The HF-saved test checkpoints: hidden states in full, logits as their top-64. */
 static void check_hf_fixture(const char *name, const char *dir) {
     fixture f;
-    if (!open_fixture(&f, name)) return;
+    if (!open_fixture_files(&f, name)) return;
     char path[512];
     slm_error err;
     slm_model *m = slm_model_load(test_path(path, sizeof path, dir), NULL, &err);
@@ -254,7 +209,7 @@ static void check_hf_fixture(const char *name, const char *dir) {
     slm_model_info info = slm_model_get_info(m);
     const slm_tensor_view *mask = slm_weights_find(f.inputs, "attention_mask");
     int rows = (int)mask->shape[0], cols = (int)mask->shape[1];
-    slm_session *s = open_session(m);
+    slm_session *s = open_session(m, 2);
     float *hidden = malloc((size_t)cols * info.d_model * sizeof(float));
     float *logits = malloc((size_t)cols * info.n_vocab * sizeof(float));
     char hidden_name[64];
