@@ -275,10 +275,11 @@ static size_t count_rows(const slm_batch *b) {
     return n;
 }
 
-/* x (N, d) = LayerNorm(word + token type + position embeddings). */
+/* x (N, d) = LayerNorm(word + token type + position embeddings), d the
+ * tables' width: d_model, or ALBERT's narrower embedding_size. */
 static void embed(const slm_model *m, const slm_batch *b, const slm_encoder_scratch *s, int N) {
     const slm_encoder *e = &m->encoder;
-    int d = m->d_model;
+    int d = m->tok_embed.n_in;
     float *row = s->h; /* one row of scratch for the added tables */
     for (int r = 0; r < N; r++) {
         size_t i = (size_t)s->row_seq[r] * b->seq_len + s->row_pos[r];
@@ -356,11 +357,11 @@ static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_th
     slm_norm_rows(pool, &L->mlp_norm, s->x, s->h, N, d);
 }
 
-/* Per-token output: rows of in (N, d_model) through lin (NULL = copied) into
- * out (n_seqs, seq_len, width), one matmul per run of consecutive positions. */
+/* Per-token output: rows of in (N, lin's n_in; d_model when lin is NULL) through lin
+ * (NULL = copied) into out (n_seqs, seq_len, width), one matmul per run of consecutive positions. */
 static void per_token(const slm_model *m, slm_thread_pool *pool, const slm_encoder_scratch *s,
                       const slm_batch *b, const slm_linear *lin, const float *in, int N, int width, float *out) {
-    int d = m->d_model;
+    int d = lin ? lin->w.n_in : m->d_model;
     memset(out, 0, (size_t)b->n_seqs * b->seq_len * width * sizeof(float));
     for (int r = 0; r < N;) {
         int len = 1;
@@ -414,6 +415,10 @@ slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encode
     if (st) return st;
     int N = pack(b, s), d = m->d_model;
     embed(m, b, s, N);
+    if (e->embed_project.w.data) { /* ALBERT: (N, embedding_size) up to (N, d_model) */
+        slm_linear_forward(pool, &e->embed_project, s->h, s->x, N);
+        memcpy(s->x, s->h, (size_t)N * d * sizeof(float));
+    }
     for (int l = 0; l < m->n_layers; l++) layer_forward(m, &e->layers[l], pool, s, N, b->n_seqs, (int)buffer);
 
     switch (what) {
@@ -427,10 +432,10 @@ slm_status slm_encoder_run(const slm_model *m, slm_thread_pool *pool, slm_encode
         slm_linear_forward(pool, &e->seqcls, out, s->h, b->n_seqs);
         break;
     case SLM_ENCODE_TOKCLS: per_token(m, pool, s, b, &e->tokcls, s->x, N, e->tokcls.w.n_out, out); break;
-    case SLM_ENCODE_MLM:
+    case SLM_ENCODE_MLM: /* the transform's width: d_model, or ALBERT's embedding_size */
         slm_linear_forward(pool, &e->mlm_transform, s->h, s->x, N);
-        slm_activate(pool, e->mlm_activation, s->h, (size_t)N * d);
-        slm_norm_forward(&e->mlm_norm, s->h, s->h, N, d);
+        slm_activate(pool, e->mlm_activation, s->h, (size_t)N * e->mlm_transform.w.n_out);
+        slm_norm_forward(&e->mlm_norm, s->h, s->h, N, e->mlm_transform.w.n_out);
         per_token(m, pool, s, b, &e->mlm_decoder, s->h, N, m->n_vocab, out);
         break;
     case SLM_ENCODE_QA: {

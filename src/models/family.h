@@ -37,7 +37,9 @@ typedef struct {
     int type_vocab_size;
     slm_matrix type_embed;    /* (type_vocab_size, d_model); data NULL for DistilBERT */
     slm_norm embed_norm;
-    slm_encoder_layer *layers; /* n_layers */
+    slm_linear embed_project; /* ALBERT: (d_model, embedding_size) after embed_norm; data NULL when the
+                                 embeddings are d_model wide (tok_embed's n_in is their width) */
+    slm_encoder_layer *layers; /* n_layers; ALBERT's shared layers are copies of the same views */
     float attn_scale;
 
     slm_linear pooler;        /* BERT: tanh(dense(hidden[CLS])), (d_model, d_model) */
@@ -130,6 +132,8 @@ void slm_llama_load(slm_loader *ld, const json_t *cfg);
 void slm_llama2c_load(slm_loader *ld, const slm_llama2c_config *cfg);
 void slm_bert_load(slm_loader *ld, const json_t *cfg);
 void slm_distilbert_load(slm_loader *ld, const json_t *cfg);
+/* ALBERT (albert.c): factorized embeddings and layers shared across groups, run by the shared encoder. */
+void slm_albert_load(slm_loader *ld, const json_t *cfg);
 /* "bert" for a config without model_type whose tensors or architectures say BERT
  * (TinyBERT), "distilbert" likewise, or NULL. */
 const char *slm_encoder_family_guess(const json_t *cfg, const slm_weights *weights);

@@ -79,8 +79,8 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
     slm_status st = SLM_OK;
     if (family && strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0 && strcmp(family, "bert") != 0 &&
         strcmp(family, "distilbert") != 0 && strcmp(family, "mobilebert") != 0 && strcmp(family, "flaubert") != 0 &&
-        strcmp(family, "xlm") != 0)
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert, mobilebert, flaubert, xlm)",
+        strcmp(family, "xlm") != 0 && strcmp(family, "albert") != 0)
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert, mobilebert, flaubert, xlm, albert)",
                       path, family);
     if (!st) {
         m->weights = slm_safetensors_open(dir, err);
@@ -112,6 +112,8 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
             slm_mobilebert_load(&ld, cfg);
         else if (!strcmp(family, "flaubert") || !strcmp(family, "xlm"))
             slm_flaubert_load(&ld, cfg, family);
+        else if (!strcmp(family, "albert"))
+            slm_albert_load(&ld, cfg);
         else
             slm_distilbert_load(&ld, cfg);
         st = ld.status;
