@@ -86,6 +86,18 @@ size_t slm_task_cp_to_byte(const char *s, size_t len, int cp) {
     return i;
 }
 
+int slm_task_continues_word(const slm_tokenizer *tok, const slm_encoding *enc, size_t i, const char *text,
+                            size_t len) {
+    if (slm_tokenizer_has_subword_prefix(tok)) {
+        const char *t = slm_token_text(tok, enc->ids[i]);
+        return t && !strncmp(t, "##", 2) && enc->ids[i] != slm_tokenizer_special(tok, "unk");
+    }
+    int start = enc->offsets[2 * i];
+    if (start <= 0) return 0;
+    size_t before = slm_task_cp_to_byte(text, len, start - 1), at = slm_task_cp_to_byte(text, len, start);
+    return at < len && text[before] != ' ' && text[at] != ' ';
+}
+
 char *slm_task_strndup(const char *s, size_t n) {
     char *copy = malloc(n + 1);
     if (!copy) return NULL;

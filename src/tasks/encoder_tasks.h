@@ -62,6 +62,12 @@ slm_status slm_task_run(slm_session *session, const slm_encoding *enc, slm_encod
                         float **out, slm_error *err);
 /* Byte offset of code point cp in s (len bytes); len when cp is past the end. */
 size_t slm_task_cp_to_byte(const char *s, size_t len, int cp);
+
+/* 1 when token i of enc (from text, len bytes) continues the previous token's word, as
+ * the transformers pipelines decide: a "##" piece for WordPiece; for tokenizers without
+ * a continuing-subword prefix (SentencePiece, BPE), no space just before or at its start. */
+int slm_task_continues_word(const slm_tokenizer *tok, const slm_encoding *enc, size_t i, const char *text,
+                            size_t len);
 /* Copies n bytes into a new NUL-terminated string; NULL when out of memory. */
 char *slm_task_strndup(const char *s, size_t n);
 /* Reads "problem_type" from the model folder's config.json; "" when absent. */

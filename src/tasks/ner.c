@@ -320,9 +320,11 @@ slm_status slm_ner(slm_session *session, const char *text, slm_aggregation aggre
             t->word = refs[i];
             t->is_subword = 0;
         } else {
-            /* transformers: a token whose text is not as long as its span continues a word ("##ing" spans "ing"). */
+            /* transformers: with a "##" prefix, a token whose text is longer than its span
+             * continues a word ("##ing" spans "ing"); otherwise no space before or at its start. */
             t->word = word;
-            t->is_subword = count_code_points(word) != end - start;
+            t->is_subword = slm_tokenizer_has_subword_prefix(tok) ? count_code_points(word) != end - start
+                                                                   : slm_task_continues_word(tok, enc, i, text, text_len);
         }
     }
     if (st == SLM_OK)

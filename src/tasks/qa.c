@@ -67,12 +67,6 @@ int slm_task_best_span(const float *start_logits, const float *end_logits, const
     return found;
 }
 
-/* A token that continues the previous token's word: a WordPiece "##" piece. */
-static int is_continuation(const slm_tokenizer *tok, int32_t id) {
-    const char *t = slm_token_text(tok, id);
-    return t && !strncmp(t, "##", 2) && id != slm_tokenizer_special(tok, "unk");
-}
-
 typedef struct {
     char *text;
     float score;
@@ -166,8 +160,11 @@ slm_status slm_qa(slm_session *session, const char *question, const char *contex
         if (slm_task_best_span(logits, logits + n, allowed, (int)n, ids[0] == cls ? 0 : -1, max_answer_len, &s, &e,
                                &score)) {
             /* align_to_words: widen to the first token of s's word and the last of e's. */
-            while ((size_t)s > n_prefix && is_continuation(tok, ids[s])) s--;
-            while ((size_t)e + 1 < n_prefix + (w_stop - w_start) && is_continuation(tok, ids[e + 1])) e++;
+            size_t shift = first_ctx + w_start - n_prefix; /* window index -> index in full */
+            while ((size_t)s > n_prefix && slm_task_continues_word(tok, full, shift + (size_t)s, context, ctx_len)) s--;
+            while ((size_t)e + 1 < n_prefix + (w_stop - w_start) &&
+                   slm_task_continues_word(tok, full, shift + (size_t)e + 1, context, ctx_len))
+                e++;
             size_t ts = first_ctx + w_start + (size_t)s - n_prefix, te = first_ctx + w_start + (size_t)e - n_prefix;
             int cs = full->offsets[2 * ts], ce = full->offsets[2 * te + 1];
             size_t b0 = slm_task_cp_to_byte(context, ctx_len, cs), b1 = slm_task_cp_to_byte(context, ctx_len, ce);

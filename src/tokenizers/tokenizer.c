@@ -420,6 +420,10 @@ int32_t slm_tokenizer_vocab_size(const slm_tokenizer *tok) { return tok ? tok->n
 int32_t slm_tokenizer_bos(const slm_tokenizer *tok) { return tok ? tok->bos : -1; }
 int32_t slm_tokenizer_eos(const slm_tokenizer *tok) { return tok ? tok->eos : -1; }
 
+int slm_tokenizer_has_subword_prefix(const slm_tokenizer *tok) {
+    return tok && tok->kind == SLM_TOKENIZER_WORDPIECE;
+}
+
 int slm_tokenizer_is_special(const slm_tokenizer *tok, int32_t id) {
     if (!tok || id < 0 || id >= tok->n_tokens) return 0;
     return (tok->tokens[id].flags & SLM_TOKEN_SPECIAL) != 0;

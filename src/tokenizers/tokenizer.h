@@ -16,6 +16,10 @@ slm_tokenizer *slm_tokenizer_load_llama2c(const char *path, slm_error *err);
  * except that pieces may split a UTF-8 character across tokens. */
 const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t id, size_t *len);
 
+/* 1 when the model marks word-continuing pieces with a prefix (WordPiece "##"); the
+ * encoder tasks then find word boundaries from it, else from spaces in the text. */
+int slm_tokenizer_has_subword_prefix(const slm_tokenizer *tok);
+
 /* 1 when id is a special/control token (BOS, EOS, <|endoftext|>, added special tokens). */
 int slm_tokenizer_is_special(const slm_tokenizer *tok, int32_t id);
 
