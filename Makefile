@@ -50,7 +50,7 @@ $(BUILD)/libslm.so: $(LIB_OBJ)
 $(BUILD)/slm: $(CLI_OBJ) $(BUILD)/libslm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/check.h tests/fixture.h $(BUILD)/libslm.a
+$(BUILD)/tests/%: tests/%.c tests/check.h tests/fixture.h tests/tokenizer_fixture.h $(BUILD)/libslm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libslm.a $(LDFLAGS) $(LDLIBS)
 

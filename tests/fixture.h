@@ -2,7 +2,8 @@
  * (case.json, inputs.safetensors, outputs.safetensors written by transformers),
  * its int64 inputs as int32, the tolerance and reference tensor of each output,
  * the masked |a - b| <= atol + rtol |b| comparison, loading a model variant,
- * opening a session, encoding, and scratch checkpoint folders (a variant's
+ * opening a session, encoding (sized per output, each row alone against the
+ * batch, a missing head's error), and scratch checkpoint folders (a variant's
  * weights re-run under an edited config).
  * Like check.h it is included by each test program; every helper is static
  * inline, so a program that does not use one is not warned about it.
@@ -169,6 +170,15 @@ static inline slm_model *load_fixture_model(const fixture *f, const char *varian
     return load_model(test_path(path, sizeof path, rel));
 }
 
+/* fixtures/<case>/<variant> by load_model, or NULL without a CHECK when the case has no such variant. */
+static inline slm_model *load_fixture_variant(const fixture *f, const char *variant) {
+    char path[512], rel[256];
+    snprintf(rel, sizeof rel, "fixtures/%s/%s", f->name, variant);
+    test_path(path, sizeof path, rel);
+    if (access(path, F_OK) != 0) return NULL;
+    return load_model(path);
+}
+
 static inline slm_session *open_session(const slm_model *m, int threads) {
     slm_session_params sp = slm_session_default_params();
     sp.n_threads = threads;
@@ -189,6 +199,73 @@ static inline float *encode(slm_session *s, const slm_batch *b, slm_encode_outpu
         return NULL;
     }
     return out;
+}
+
+/* Floats that `what` writes for batch b: (S, T, d_model), (S, d_model), (S, T, n_vocab),
+ * (S, num_labels), (S, T, num_labels) or (S, 2, T). */
+static inline size_t output_size(const slm_model *m, const slm_batch *b, slm_encode_output what) {
+    slm_model_info info = slm_model_get_info(m);
+    size_t S = (size_t)b->n_seqs, T = (size_t)b->seq_len;
+    switch (what) {
+    case SLM_ENCODE_HIDDEN: return S * T * info.d_model;
+    case SLM_ENCODE_POOLER: return S * info.d_model;
+    case SLM_ENCODE_MLM: return S * T * info.n_vocab;
+    case SLM_ENCODE_SEQCLS: return S * slm_model_num_labels(m);
+    case SLM_ENCODE_TOKCLS: return S * T * slm_model_num_labels(m);
+    case SLM_ENCODE_QA: return S * 2 * T;
+    }
+    return 0;
+}
+
+/* Runs one encode and returns the allocated output, sized for `what` (NULL on error, which is checked). */
+static inline float *encode_output(slm_session *s, const slm_model *m, const slm_batch *b, slm_encode_output what,
+                                   const char *label) {
+    return encode(s, b, what, output_size(m, b, what), label);
+}
+
+/* Each row alone, trimmed to its real length with no mask, must give what the batch gave
+ * (batch_out, laid out as output_size says). One CHECK a row. */
+static inline void check_each_row_alone(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
+                                        const float *batch_out) {
+    slm_model_info info = slm_model_get_info(m);
+    int width = what == SLM_ENCODE_HIDDEN ? info.d_model : what == SLM_ENCODE_MLM ? info.n_vocab
+                : what == SLM_ENCODE_TOKCLS ? slm_model_num_labels(m) : 0;
+    for (int r = 0; r < f->n_seqs; r++) {
+        int len = 0;
+        while (len < f->seq_len && f->mask[(size_t)r * f->seq_len + len]) len++;
+        slm_batch one = {1, len, f->ids + (size_t)r * f->seq_len, f->types ? f->types + (size_t)r * f->seq_len : NULL,
+                         NULL};
+        float *out = encode_output(s, m, &one, what, f->name);
+        if (!out) continue;
+        float worst = 0;
+        if (what == SLM_ENCODE_POOLER || what == SLM_ENCODE_SEQCLS) {
+            int w = what == SLM_ENCODE_POOLER ? info.d_model : slm_model_num_labels(m);
+            for (int j = 0; j < w; j++) worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * w + j]));
+        } else if (what == SLM_ENCODE_QA) {
+            for (int k = 0; k < 2; k++)
+                for (int t = 0; t < len; t++)
+                    worst = fmaxf(worst, fabsf(out[k * len + t] - batch_out[((size_t)r * 2 + k) * f->seq_len + t]));
+        } else {
+            for (size_t j = 0; j < (size_t)len * width; j++)
+                worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * f->seq_len * width + j]));
+        }
+        CHECK(worst <= 1e-5f, "%s: output %d, row %d alone differs from the batch by %g", f->name, (int)what, r,
+              worst);
+        free(out);
+    }
+}
+
+/* A head the model lacks is an SLM_ERR_INVALID_ARGUMENT whose message names it (a CHECK). */
+static inline void check_missing_head(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
+                                      const char *name) {
+    slm_batch b = fixture_batch(f);
+    size_t n = output_size(m, &b, what);
+    float *out = malloc((n ? n : 1) * sizeof(float) + 64 * sizeof(float) * (size_t)f->seq_len * 2);
+    slm_error err;
+    slm_status st = slm_session_encode(s, &b, what, out, &err);
+    CHECK(st == SLM_ERR_INVALID_ARGUMENT && strstr(err.message, name), "%s: missing %s head: %s", f->name, name,
+          st ? err.message : "accepted");
+    free(out);
 }
 
 /* ---- checkpoints written for a test: a config.json plus a linked or written safetensors ---- */

@@ -13,14 +13,6 @@
 #include "fixture.h"
 #include "formats/safetensors_write.h"
 
-static slm_model *load_variant(const fixture *f, const char *variant) {
-    char path[512], rel[256];
-    snprintf(rel, sizeof rel, "fixtures/%s/%s", f->name, variant);
-    test_path(path, sizeof path, rel);
-    if (access(path, F_OK) != 0) return NULL;
-    return load_model(path);
-}
-
 /* Parameters stored in a variant's model.safetensors, each tensor once. */
 static int64_t stored_params(const char *fixture_name, const char *variant) {
     char path[512], rel[256];
@@ -30,64 +22,6 @@ static int64_t stored_params(const char *fixture_name, const char *variant) {
     for (int i = 0; w && i < slm_weights_count(w); i++) n += slm_tensor_numel(slm_weights_at(w, i));
     slm_weights_free(w);
     return n;
-}
-
-static size_t output_size(const slm_model *m, const slm_batch *b, slm_encode_output what) {
-    slm_model_info info = slm_model_get_info(m);
-    size_t S = (size_t)b->n_seqs, T = (size_t)b->seq_len;
-    switch (what) {
-    case SLM_ENCODE_HIDDEN: return S * T * info.d_model;
-    case SLM_ENCODE_POOLER: return S * info.d_model;
-    case SLM_ENCODE_MLM: return S * T * info.n_vocab;
-    case SLM_ENCODE_SEQCLS: return S * slm_model_num_labels(m);
-    case SLM_ENCODE_TOKCLS: return S * T * slm_model_num_labels(m);
-    case SLM_ENCODE_QA: return S * 2 * T;
-    }
-    return 0;
-}
-
-static float *encode_output(slm_session *s, const slm_model *m, const slm_batch *b, slm_encode_output what,
-                            const char *label) {
-    return encode(s, b, what, output_size(m, b, what), label);
-}
-
-/* Each row alone, trimmed to its real length with no mask, must give what the batch gave. */
-static void check_rows_alone(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
-                             const float *batch_out) {
-    slm_model_info info = slm_model_get_info(m);
-    int width = what == SLM_ENCODE_HIDDEN ? info.d_model : what == SLM_ENCODE_MLM ? info.n_vocab
-                : what == SLM_ENCODE_POOLER ? info.d_model : slm_model_num_labels(m);
-    for (int r = 0; r < f->n_seqs; r++) {
-        int len = 0;
-        while (len < f->seq_len && f->mask[(size_t)r * f->seq_len + len]) len++;
-        slm_batch one = {1, len, f->ids + (size_t)r * f->seq_len, f->types ? f->types + (size_t)r * f->seq_len : NULL,
-                         NULL};
-        float *out = encode_output(s, m, &one, what, f->name);
-        if (!out) continue;
-        float worst = 0;
-        if (what == SLM_ENCODE_POOLER || what == SLM_ENCODE_SEQCLS) {
-            for (int j = 0; j < width; j++) worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * width + j]));
-        } else {
-            for (size_t j = 0; j < (size_t)len * width; j++)
-                worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * f->seq_len * width + j]));
-        }
-        CHECK(worst <= 1e-5f, "%s: output %d, row %d alone differs from the batch by %g", f->name, (int)what, r,
-              worst);
-        free(out);
-    }
-}
-
-/* A head the model lacks is an SLM_ERR_INVALID_ARGUMENT whose message names it. */
-static void check_missing_head(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
-                               const char *name) {
-    slm_batch b = fixture_batch(f);
-    size_t n = output_size(m, &b, what);
-    float *out = malloc((n ? n : 1) * sizeof(float) + 64 * sizeof(float) * (size_t)f->seq_len * 2);
-    slm_error err;
-    slm_status st = slm_session_encode(s, &b, what, out, &err);
-    CHECK(st == SLM_ERR_INVALID_ARGUMENT && strstr(err.message, name), "%s: missing %s head: %s", f->name, name,
-          st ? err.message : "accepted");
-    free(out);
 }
 
 /* The last hidden state of a model folder, compared with the named output. */
@@ -124,7 +58,7 @@ static void check_hidden_states(const fixture *f, const char *variant, const cha
 
 /* model/ (and model_fp16/, model_bf16/ when present): hidden states, pooler, rows alone, single. */
 static void check_base(const fixture *f, const char *variant, const char *prefix) {
-    slm_model *m = load_variant(f, variant);
+    slm_model *m = load_fixture_variant(f, variant);
     if (!m) return;
     slm_model_info info = slm_model_get_info(m);
     slm_session *s = open_session(m, 2);
@@ -142,14 +76,14 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
         snprintf(name, sizeof name, "%s.hidden_states.%d", prefix, info.n_layers);
         if (slm_weights_find(f->outputs, name))
             compare_output(f, name, hidden, (size_t)b.n_seqs * b.seq_len, info.d_model, f->mask);
-        check_rows_alone(f, s, m, SLM_ENCODE_HIDDEN, hidden);
+        check_each_row_alone(f, s, m, SLM_ENCODE_HIDDEN, hidden);
     }
     free(hidden);
     float *pooled = s ? encode_output(s, m, &b, SLM_ENCODE_POOLER, f->name) : NULL;
     if (pooled) {
         snprintf(name, sizeof name, "%s.pooler_output", prefix);
         compare_output(f, name, pooled, (size_t)b.n_seqs, info.d_model, NULL);
-        check_rows_alone(f, s, m, SLM_ENCODE_POOLER, pooled);
+        check_each_row_alone(f, s, m, SLM_ENCODE_POOLER, pooled);
     }
     free(pooled);
     if (s) check_missing_head(f, s, m, SLM_ENCODE_MLM, "mlm");
@@ -174,7 +108,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
 
 /* mlm/ (and mlm_fp16/, mlm_bf16/): logits, rows alone, and the head model's own hidden states. */
 static void check_mlm(const fixture *f, const char *variant, const char *prefix) {
-    slm_model *m = load_variant(f, variant);
+    slm_model *m = load_fixture_variant(f, variant);
     if (!m) return;
     slm_model_info info = slm_model_get_info(m);
     slm_session *s = open_session(m, 3);
@@ -188,7 +122,7 @@ static void check_mlm(const fixture *f, const char *variant, const char *prefix)
     if (out) {
         snprintf(name, sizeof name, "%s.logits", prefix);
         compare_output(f, name, out, (size_t)b.n_seqs * b.seq_len, info.n_vocab, f->mask);
-        check_rows_alone(f, s, m, SLM_ENCODE_MLM, out);
+        check_each_row_alone(f, s, m, SLM_ENCODE_MLM, out);
     }
     free(out);
     float *hidden = s ? encode_output(s, m, &b, SLM_ENCODE_HIDDEN, f->name) : NULL;

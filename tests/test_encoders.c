@@ -9,81 +9,9 @@
 #include "fixture.h"
 #include "formats/safetensors_write.h"
 
-static slm_model *load_variant(const fixture *f, const char *variant) {
-    char path[512], rel[256];
-    snprintf(rel, sizeof rel, "fixtures/%s/%s", f->name, variant);
-    test_path(path, sizeof path, rel);
-    if (access(path, F_OK) != 0) return NULL;
-    return load_model(path);
-}
-
-static size_t output_size(const slm_model *m, const slm_batch *b, slm_encode_output what) {
-    slm_model_info info = slm_model_get_info(m);
-    size_t S = (size_t)b->n_seqs, T = (size_t)b->seq_len;
-    switch (what) {
-    case SLM_ENCODE_HIDDEN: return S * T * info.d_model;
-    case SLM_ENCODE_POOLER: return S * info.d_model;
-    case SLM_ENCODE_MLM: return S * T * info.n_vocab;
-    case SLM_ENCODE_SEQCLS: return S * slm_model_num_labels(m);
-    case SLM_ENCODE_TOKCLS: return S * T * slm_model_num_labels(m);
-    case SLM_ENCODE_QA: return S * 2 * T;
-    }
-    return 0;
-}
-
-/* Runs one encode and returns the allocated output, sized for `what` (NULL on error, which is checked). */
-static float *encode_output(slm_session *s, const slm_model *m, const slm_batch *b, slm_encode_output what,
-                            const char *label) {
-    return encode(s, b, what, output_size(m, b, what), label);
-}
-
-/* Each row alone, trimmed to its real length with no mask, must give what the batch gave. */
-static void check_rows_alone(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
-                             const float *batch_out) {
-    slm_model_info info = slm_model_get_info(m);
-    int width = what == SLM_ENCODE_HIDDEN ? info.d_model : what == SLM_ENCODE_MLM ? info.n_vocab
-                : what == SLM_ENCODE_TOKCLS ? slm_model_num_labels(m) : 0;
-    for (int r = 0; r < f->n_seqs; r++) {
-        int len = 0;
-        while (len < f->seq_len && f->mask[(size_t)r * f->seq_len + len]) len++;
-        slm_batch one = {1, len, f->ids + (size_t)r * f->seq_len, f->types ? f->types + (size_t)r * f->seq_len : NULL,
-                         NULL};
-        float *out = encode_output(s, m, &one, what, f->name);
-        if (!out) continue;
-        float worst = 0;
-        if (what == SLM_ENCODE_POOLER || what == SLM_ENCODE_SEQCLS) {
-            int w = what == SLM_ENCODE_POOLER ? info.d_model : slm_model_num_labels(m);
-            for (int j = 0; j < w; j++) worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * w + j]));
-        } else if (what == SLM_ENCODE_QA) {
-            for (int k = 0; k < 2; k++)
-                for (int t = 0; t < len; t++)
-                    worst = fmaxf(worst, fabsf(out[k * len + t] - batch_out[((size_t)r * 2 + k) * f->seq_len + t]));
-        } else {
-            for (size_t j = 0; j < (size_t)len * width; j++)
-                worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * f->seq_len * width + j]));
-        }
-        CHECK(worst <= 1e-5f, "%s: output %d, row %d alone differs from the batch by %g", f->name, (int)what, r,
-              worst);
-        free(out);
-    }
-}
-
-/* A head the model lacks is an SLM_ERR_INVALID_ARGUMENT whose message names it. */
-static void check_missing_head(const fixture *f, slm_session *s, const slm_model *m, slm_encode_output what,
-                               const char *name) {
-    slm_batch b = fixture_batch(f);
-    size_t n = output_size(m, &b, what);
-    float *out = malloc((n ? n : 1) * sizeof(float) + 64 * sizeof(float) * (size_t)f->seq_len * 2);
-    slm_error err;
-    slm_status st = slm_session_encode(s, &b, what, out, &err);
-    CHECK(st == SLM_ERR_INVALID_ARGUMENT && strstr(err.message, name), "%s: missing %s head: %s", f->name, name,
-          st ? err.message : "accepted");
-    free(out);
-}
-
 /* model/, model_fp16/, model_bf16/: hidden states and pooler, batch, rows alone, single. */
 static void check_base(const fixture *f, const char *variant, const char *prefix, int pooler) {
-    slm_model *m = load_variant(f, variant);
+    slm_model *m = load_fixture_variant(f, variant);
     if (!m) return;
     slm_model_info info = slm_model_get_info(m);
     slm_session *s = open_session(m, 2);
@@ -95,7 +23,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
     if (hidden) {
         snprintf(name, sizeof name, "%s.last_hidden_state", prefix);
         compare_output(f, name, hidden, (size_t)b.n_seqs * b.seq_len, info.d_model, f->mask);
-        check_rows_alone(f, s, m, SLM_ENCODE_HIDDEN, hidden);
+        check_each_row_alone(f, s, m, SLM_ENCODE_HIDDEN, hidden);
     }
     free(hidden);
     if (pooler && s) {
@@ -103,7 +31,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
         if (pooled) {
             snprintf(name, sizeof name, "%s.pooler_output", prefix);
             compare_output(f, name, pooled, (size_t)b.n_seqs, info.d_model, NULL);
-            check_rows_alone(f, s, m, SLM_ENCODE_POOLER, pooled);
+            check_each_row_alone(f, s, m, SLM_ENCODE_POOLER, pooled);
         }
         free(pooled);
     } else if (s) {
@@ -132,7 +60,7 @@ static void check_base(const fixture *f, const char *variant, const char *prefix
 /* A head checkpoint: its logits, and its final hidden state (from the head model's own body). */
 static void check_head(const fixture *f, const char *variant, slm_head head, slm_encode_output what,
                        const char *output) {
-    slm_model *m = load_variant(f, variant);
+    slm_model *m = load_fixture_variant(f, variant);
     if (!m) return;
     slm_model_info info = slm_model_get_info(m);
     slm_session *s = open_session(m, 3);
@@ -156,7 +84,7 @@ static void check_head(const fixture *f, const char *variant, slm_head head, slm
                         tolerance(f, "qa.end_logits"));
             }
         }
-        check_rows_alone(f, s, m, what, out);
+        check_each_row_alone(f, s, m, what, out);
     }
     free(out);
     if (what == SLM_ENCODE_SEQCLS || what == SLM_ENCODE_TOKCLS) {
@@ -198,7 +126,7 @@ static void check_sbert(void) {
     if (open_fixture(&f, "sbert_minilm")) {
         static const char *const dirs[] = {"hf", "st_model"};
         for (int i = 0; i < 2; i++) {
-            slm_model *m = load_variant(&f, dirs[i]);
+            slm_model *m = load_fixture_variant(&f, dirs[i]);
             slm_session *s = m ? open_session(m, 2) : NULL;
             slm_batch b = fixture_batch(&f);
             float *out = s ? encode_output(s, m, &b, SLM_ENCODE_HIDDEN, f.name) : NULL;

@@ -10,36 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "slm.h"
+#include "tokenizer_fixture.h"
 #include "tokenizers/tokenizer.h"
-
-static json_t *texts; /* fixtures/texts.json "texts" */
-
-static json_t *load_fixture(const char *rel) {
-    char path[1024];
-    json_error_t jerr;
-    json_t *root = json_load_file(test_path(path, sizeof path, rel), JSON_ALLOW_NUL, &jerr);
-    CHECK(root != NULL, "%s: %s", path, jerr.text);
-    return root;
-}
-
-static char *read_file(const char *path, size_t *size) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    if (data) data[n] = '\0';
-    fclose(f);
-    if (size) *size = (size_t)n;
-    return data;
-}
 
 /* got (NUL-terminated, from slm_detokenize) equals expected[0..len)? A C string cannot carry a NUL,
  * so for an expected text with NUL bytes (text 48) only the part before the first NUL is comparable;
@@ -48,14 +20,6 @@ static int same_text(const char *got, const char *expected, size_t len) {
     const char *nul = memchr(expected, '\0', len);
     size_t n = nul ? (size_t)(nul - expected) : len;
     return got && strlen(got) == n && memcmp(got, expected, n) == 0;
-}
-
-static slm_tokenizer *load(const char *rel) {
-    char path[1024];
-    slm_error err = {0};
-    slm_tokenizer *tok = slm_tokenizer_load(test_path(path, sizeof path, rel), &err);
-    CHECK(tok != NULL, "loading %s: %s", path, err.message);
-    return tok;
 }
 
 /* ids of a JSON array equal to got[0..n)? Prints the first difference. */
@@ -280,15 +244,6 @@ static void write_file(const char *path, const void *data, size_t n) {
         fwrite(data, 1, n, f);
         fclose(f);
     }
-}
-
-/* Loading path fails with a non-OK status and a message naming the file. */
-static void check_rejected(const char *path, const char *what) {
-    slm_error err = {0};
-    slm_tokenizer *tok = slm_tokenizer_load(path, &err);
-    CHECK(tok == NULL && err.status != SLM_OK && strstr(err.message, path), "%s: %s", what,
-          tok ? "loaded" : err.message);
-    slm_tokenizer_free(tok);
 }
 
 static void check_bad_files(void) {

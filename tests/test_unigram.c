@@ -10,50 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "slm.h"
-
-static json_t *texts;
-
-static json_t *load_fixture(const char *rel) {
-    char path[1024];
-    json_error_t jerr;
-    json_t *root = json_load_file(test_path(path, sizeof path, rel), JSON_ALLOW_NUL, &jerr);
-    CHECK(root != NULL, "%s: %s", path, jerr.text);
-    return root;
-}
-
-static slm_tokenizer *load(const char *rel) {
-    char path[1024];
-    slm_error err = {0};
-    slm_tokenizer *tok = slm_tokenizer_load(test_path(path, sizeof path, rel), &err);
-    CHECK(tok != NULL, "loading %s: %s", path, err.message);
-    return tok;
-}
-
-static const char *text_at(size_t i, size_t *len) {
-    json_t *t = json_array_get(texts, i);
-    *len = json_string_length(t);
-    return json_string_value(t);
-}
-
-static int same_ints(json_t *expected, const int32_t *got, size_t n) {
-    if (!json_is_array(expected) || json_array_size(expected) != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (json_integer_value(json_array_get(expected, i)) != got[i]) return 0;
-    return 1;
-}
-
-static int same_offsets(json_t *expected, const int32_t *got, size_t n) {
-    if (!json_is_array(expected) || json_array_size(expected) != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *pair = json_array_get(expected, i);
-        if (json_integer_value(json_array_get(pair, 0)) != got[2 * i] ||
-            json_integer_value(json_array_get(pair, 1)) != got[2 * i + 1])
-            return 0;
-    }
-    return 1;
-}
+#include "tokenizer_fixture.h"
 
 typedef struct {
     int ids, type_ids, offsets, decode, total, decode_total, slow_split;

@@ -11,51 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "slm.h"
+#include "tokenizer_fixture.h"
 #include "tokenizers/tokenizer.h"
-
-static json_t *texts; /* fixtures/texts.json "texts" */
-
-static json_t *load_fixture(const char *rel) {
-    char path[1024];
-    json_error_t jerr;
-    json_t *root = json_load_file(test_path(path, sizeof path, rel), JSON_ALLOW_NUL, &jerr);
-    CHECK(root != NULL, "%s: %s", path, jerr.text);
-    return root;
-}
-
-static slm_tokenizer *load(const char *rel) {
-    char path[1024];
-    slm_error err = {0};
-    slm_tokenizer *tok = slm_tokenizer_load(test_path(path, sizeof path, rel), &err);
-    CHECK(tok != NULL, "loading %s: %s", path, err.message);
-    return tok;
-}
-
-static const char *text_at(size_t i, size_t *len) {
-    json_t *t = json_array_get(texts, i);
-    *len = json_string_length(t);
-    return json_string_value(t);
-}
-
-static int same_ints(json_t *expected, const int32_t *got, size_t n) {
-    if (!json_is_array(expected) || json_array_size(expected) != n) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (json_integer_value(json_array_get(expected, i)) != got[i]) return 0;
-    return 1;
-}
-
-static int same_offsets(json_t *expected, const int32_t *got, size_t n) {
-    if (!json_is_array(expected) || json_array_size(expected) != n) return 0;
-    for (size_t i = 0; i < n; i++) {
-        json_t *pair = json_array_get(expected, i);
-        if (json_integer_value(json_array_get(pair, 0)) != got[2 * i] ||
-            json_integer_value(json_array_get(pair, 1)) != got[2 * i + 1])
-            return 0;
-    }
-    return 1;
-}
 
 /* exact-match counters of one tokenizer, printed for the report */
 typedef struct {
@@ -184,27 +141,11 @@ static void check_batch(const slm_tokenizer *tok, json_t *fixture) {
     }
 }
 
-static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-        free(data);
-        data = NULL;
-    }
-    if (data) data[n] = '\0';
-    fclose(f);
-    return data;
-}
-
 /* llama.cpp's test vectors: the .out lines hold the ids without [CLS]/[SEP]. */
 static void check_llamacpp_bge(const slm_tokenizer *tok) {
     char path[1024];
-    char *inp = read_file(test_path(path, sizeof path, "tokenizers/llamacpp/ggml-vocab-bert-bge.gguf.inp"));
-    char *out = read_file(test_path(path, sizeof path, "tokenizers/llamacpp/ggml-vocab-bert-bge.gguf.out"));
+    char *inp = read_file(test_path(path, sizeof path, "tokenizers/llamacpp/ggml-vocab-bert-bge.gguf.inp"), NULL);
+    char *out = read_file(test_path(path, sizeof path, "tokenizers/llamacpp/ggml-vocab-bert-bge.gguf.out"), NULL);
     CHECK(inp && out, "cannot read the bert-bge vectors");
     static const char sep[] = "\n__ggml_vocab_test__\n";
     char *text = inp, *line = out;
@@ -341,13 +282,6 @@ static void write_file(const char *path, const char *data) {
         fputs(data, f);
         fclose(f);
     }
-}
-
-static void check_rejected(const char *path, const char *what) {
-    slm_error err = {0};
-    slm_tokenizer *tok = slm_tokenizer_load(path, &err);
-    CHECK(tok == NULL && err.status != SLM_OK && strstr(err.message, path), "%s: %s", what, tok ? "loaded" : err.message);
-    slm_tokenizer_free(tok);
 }
 
 static void check_bad_files(void) {

@@ -26,39 +26,10 @@
 
 #include "models/family.h"
 
-/* A LayerNorm of `width` values (embedding_size for the embeddings' and the
- * masked-LM head's) named base + ".weight"/".bias", or the legacy ".gamma"/".beta". */
-static void load_norm(slm_loader *ld, const char *base, int width, float eps, slm_norm *out) {
-    char w[200], b[200], gamma[200];
-    snprintf(w, sizeof w, "%s.weight", base);
-    snprintf(b, sizeof b, "%s.bias", base);
-    snprintf(gamma, sizeof gamma, "%s.gamma", base);
-    if (!slm_loader_has(ld, w) && slm_loader_has(ld, gamma)) {
-        snprintf(w, sizeof w, "%s", gamma);
-        snprintf(b, sizeof b, "%s.beta", base);
-    }
-    out->weight = slm_loader_vector(ld, w, width, 0);
-    out->bias = slm_loader_vector(ld, b, width, 0);
-    out->eps = eps;
-}
-
-/* albert_layers.<inner> of albert_layer_groups.<group>. */
-static void load_layer(slm_loader *ld, slm_encoder_layer *L, int group, int inner, float eps) {
-    const slm_model *m = ld->model;
-    int d = m->d_model, ff = m->d_ff;
-    char name[160];
-#define ALBERT_NAME(suffix) \
-    (snprintf(name, sizeof name, "encoder.albert_layer_groups.%d.albert_layers.%d.%s", group, inner, suffix), name)
-    slm_encoder_linear(ld, ALBERT_NAME("attention.query"), d, d, 0, &L->q);
-    slm_encoder_linear(ld, ALBERT_NAME("attention.key"), d, d, 0, &L->k);
-    slm_encoder_linear(ld, ALBERT_NAME("attention.value"), d, d, 0, &L->v);
-    slm_encoder_linear(ld, ALBERT_NAME("attention.dense"), d, d, 0, &L->o);
-    slm_encoder_norm(ld, ALBERT_NAME("attention.LayerNorm"), eps, &L->attn_norm);
-    slm_encoder_linear(ld, ALBERT_NAME("ffn"), d, ff, 0, &L->up);
-    slm_encoder_linear(ld, ALBERT_NAME("ffn_output"), ff, d, 0, &L->down);
-    slm_encoder_norm(ld, ALBERT_NAME("full_layer_layer_norm"), eps, &L->mlp_norm);
-#undef ALBERT_NAME
-}
+/* encoder.albert_layer_groups.<group>.albert_layers.<inner>. then these names. */
+static const slm_encoder_layer_names albert_layer_names = {
+    "attention.query", "attention.key", "attention.value", "attention.dense",
+    "attention.LayerNorm", "ffn", "ffn_output", "full_layer_layer_norm"};
 
 /* Fills the n_steps * inner layers: step i runs group i / (n_steps / n_groups).
  * A group is loaded at its first step; its later steps copy those entries. */
@@ -68,53 +39,14 @@ static void load_layers(slm_loader *ld, int n_steps, int n_groups, int inner, fl
     for (int i = 0; i < n_steps && !ld->status; i++) {
         for (int j = 0; j < inner && !ld->status; j++) {
             size_t at = (size_t)i * inner + j;
-            if (i % steps_per_group == 0)
-                load_layer(ld, &layers[at], i / steps_per_group, j, eps);
-            else
+            if (i % steps_per_group == 0) {
+                char prefix[96];
+                snprintf(prefix, sizeof prefix, "encoder.albert_layer_groups.%d.albert_layers.%d.", i / steps_per_group,
+                         j);
+                slm_encoder_load_layer(ld, prefix, &albert_layer_names, eps, &layers[at]);
+            } else
                 layers[at] = layers[at - (size_t)inner];
         }
-    }
-}
-
-/* predictions: dense (hidden to embedding), activation, LayerNorm, then the
- * decoder tied to the word embeddings unless the file stores its own and the
- * config unties it; its bias is predictions.bias (decoder.bias is the same tensor). */
-static void load_mlm_head(slm_loader *ld, const json_t *cfg, int embedding_size, float eps) {
-    slm_model *m = ld->model;
-    slm_encoder *e = &m->encoder;
-    slm_encoder_linear(ld, "predictions.dense", m->d_model, embedding_size, 0, &e->mlm_transform);
-    e->mlm_activation = m->activation;
-    load_norm(ld, "predictions.LayerNorm", embedding_size, eps, &e->mlm_norm);
-    int tied = !json_is_false(json_object_get(cfg, "tie_word_embeddings"));
-    if (!tied && slm_loader_has(ld, "predictions.decoder.weight"))
-        slm_loader_matrix(ld, "predictions.decoder.weight", SLM_LAYOUT_OUT_IN, embedding_size, m->n_vocab,
-                          &e->mlm_decoder.w);
-    else
-        e->mlm_decoder.w = m->tok_embed;
-    const char *bias = slm_loader_has(ld, "predictions.bias") ? "predictions.bias" : "predictions.decoder.bias";
-    e->mlm_decoder.bias = slm_loader_vector(ld, bias, m->n_vocab, 0);
-    e->heads |= 1 << SLM_HEAD_MLM;
-}
-
-/* classifier (sequence level on the pooler, or token level) and qa_outputs, as for BERT. */
-static void load_task_heads(slm_loader *ld, const json_t *cfg) {
-    slm_encoder *e = &ld->model->encoder;
-    int d = ld->model->d_model;
-    int n_labels = slm_loader_rows(ld, "classifier.weight");
-    if (n_labels) {
-        const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
-        int token_level = arch ? strstr(arch, "TokenClassification") != NULL : !e->pooler.w.data;
-        if (!token_level && !e->pooler.w.data) {
-            slm_loader_fail(ld, SLM_ERR_FORMAT, "tensor classifier.weight: sequence classification needs albert.pooler");
-            return;
-        }
-        slm_linear *head = token_level ? &e->tokcls : &e->seqcls;
-        slm_encoder_linear(ld, "classifier", d, n_labels, 0, head);
-        e->heads |= 1 << (token_level ? SLM_HEAD_TOKCLS : SLM_HEAD_SEQCLS);
-    }
-    if (slm_loader_has(ld, "qa_outputs.weight")) {
-        slm_encoder_linear(ld, "qa_outputs", d, 2, 0, &e->qa);
-        e->heads |= 1 << SLM_HEAD_QA;
     }
 }
 
@@ -176,14 +108,16 @@ void slm_albert_load(slm_loader *ld, const json_t *cfg) {
                       &m->pos_embed);
     slm_loader_matrix(ld, "embeddings.token_type_embeddings.weight", SLM_LAYOUT_OUT_IN, embedding_size,
                       e->type_vocab_size, &e->type_embed);
-    load_norm(ld, "embeddings.LayerNorm", embedding_size, eps, &e->embed_norm);
+    slm_encoder_norm_sized(ld, "embeddings.LayerNorm", embedding_size, eps, &e->embed_norm);
     slm_encoder_linear(ld, "encoder.embedding_hidden_mapping_in", embedding_size, d, 0, &e->embed_project);
     load_layers(ld, n_steps, n_groups, inner, eps);
     slm_encoder_linear(ld, "pooler", d, d, 1, &e->pooler); /* a bare Linear, absent without add_pooling_layer */
     e->heads = 1 << SLM_HEAD_BASE;
 
     ld->prefixes[0] = ""; /* heads sit beside the body, never under "albert." */
-    if (slm_loader_has(ld, "predictions.dense.weight")) load_mlm_head(ld, cfg, embedding_size, eps);
-    load_task_heads(ld, cfg);
+    /* predictions: dense (hidden to embedding), activation, LayerNorm, then the decoder. */
+    if (slm_loader_has(ld, "predictions.dense.weight"))
+        slm_encoder_mlm_head(ld, cfg, "predictions", "predictions.", embedding_size, eps);
+    slm_encoder_task_heads(ld, cfg, "albert.pooler");
     slm_encoder_labels(ld, cfg);
 }

@@ -29,40 +29,10 @@ const char *slm_encoder_family_guess(const json_t *cfg, const slm_weights *weigh
     return NULL;
 }
 
-static void load_layer(slm_loader *ld, slm_encoder_layer *L, int l, float eps) {
-    const slm_model *m = ld->model;
-    int d = m->d_model, ff = m->d_ff;
-    char name[160];
-#define BERT_NAME(suffix) (snprintf(name, sizeof name, "encoder.layer.%d.%s", l, suffix), name)
-    slm_encoder_linear(ld, BERT_NAME("attention.self.query"), d, d, 0, &L->q);
-    slm_encoder_linear(ld, BERT_NAME("attention.self.key"), d, d, 0, &L->k);
-    slm_encoder_linear(ld, BERT_NAME("attention.self.value"), d, d, 0, &L->v);
-    slm_encoder_linear(ld, BERT_NAME("attention.output.dense"), d, d, 0, &L->o);
-    slm_encoder_norm(ld, BERT_NAME("attention.output.LayerNorm"), eps, &L->attn_norm);
-    slm_encoder_linear(ld, BERT_NAME("intermediate.dense"), d, ff, 0, &L->up);
-    slm_encoder_linear(ld, BERT_NAME("output.dense"), ff, d, 0, &L->down);
-    slm_encoder_norm(ld, BERT_NAME("output.LayerNorm"), eps, &L->mlp_norm);
-#undef BERT_NAME
-}
-
-/* cls.predictions: transform (dense, act, LayerNorm) then the decoder, tied
- * to the word embeddings unless the file stores its own and the config unties it. */
-static void load_mlm_head(slm_loader *ld, const json_t *cfg, float eps) {
-    slm_model *m = ld->model;
-    slm_encoder *e = &m->encoder;
-    int d = m->d_model;
-    slm_encoder_linear(ld, "cls.predictions.transform.dense", d, d, 0, &e->mlm_transform);
-    e->mlm_activation = m->activation;
-    slm_encoder_norm(ld, "cls.predictions.transform.LayerNorm", eps, &e->mlm_norm);
-    int tied = !json_is_false(json_object_get(cfg, "tie_word_embeddings"));
-    if (!tied && slm_loader_has(ld, "cls.predictions.decoder.weight"))
-        slm_loader_matrix(ld, "cls.predictions.decoder.weight", SLM_LAYOUT_OUT_IN, d, m->n_vocab, &e->mlm_decoder.w);
-    else
-        e->mlm_decoder.w = m->tok_embed;
-    const char *bias = slm_loader_has(ld, "cls.predictions.bias") ? "cls.predictions.bias" : "cls.predictions.decoder.bias";
-    e->mlm_decoder.bias = slm_loader_vector(ld, bias, m->n_vocab, 0);
-    e->heads |= 1 << SLM_HEAD_MLM;
-}
+/* encoder.layer.<l>. then these names. */
+static const slm_encoder_layer_names bert_layer_names = {
+    "attention.self.query",       "attention.self.key", "attention.self.value", "attention.output.dense",
+    "attention.output.LayerNorm", "intermediate.dense", "output.dense",         "output.LayerNorm"};
 
 void slm_bert_load(slm_loader *ld, const json_t *cfg) {
     slm_model *m = ld->model;
@@ -99,27 +69,17 @@ void slm_bert_load(slm_loader *ld, const json_t *cfg) {
     slm_loader_matrix(ld, "embeddings.token_type_embeddings.weight", SLM_LAYOUT_OUT_IN, d, e->type_vocab_size,
                       &e->type_embed);
     slm_encoder_norm(ld, "embeddings.LayerNorm", eps, &e->embed_norm);
-    for (int l = 0; l < m->n_layers && !ld->status; l++) load_layer(ld, &e->layers[l], l, eps);
+    for (int l = 0; l < m->n_layers && !ld->status; l++) {
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "encoder.layer.%d.", l);
+        slm_encoder_load_layer(ld, prefix, &bert_layer_names, eps, &e->layers[l]);
+    }
     slm_encoder_linear(ld, "pooler.dense", d, d, 1, &e->pooler);
     e->heads = 1 << SLM_HEAD_BASE;
 
     ld->prefixes[0] = ""; /* heads sit beside the body, never under "bert." */
-    if (slm_loader_has(ld, "cls.predictions.transform.dense.weight")) load_mlm_head(ld, cfg, eps);
-    int n_labels = slm_loader_rows(ld, "classifier.weight");
-    if (n_labels) {
-        const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
-        int token_level = arch ? strstr(arch, "TokenClassification") != NULL : !e->pooler.w.data;
-        if (!token_level && !e->pooler.w.data) {
-            slm_loader_fail(ld, SLM_ERR_FORMAT, "tensor classifier.weight: sequence classification needs bert.pooler.dense");
-            return;
-        }
-        slm_linear *head = token_level ? &e->tokcls : &e->seqcls;
-        slm_encoder_linear(ld, "classifier", d, n_labels, 0, head);
-        e->heads |= 1 << (token_level ? SLM_HEAD_TOKCLS : SLM_HEAD_SEQCLS);
-    }
-    if (slm_loader_has(ld, "qa_outputs.weight")) {
-        slm_encoder_linear(ld, "qa_outputs", d, 2, 0, &e->qa);
-        e->heads |= 1 << SLM_HEAD_QA;
-    }
+    if (slm_loader_has(ld, "cls.predictions.transform.dense.weight"))
+        slm_encoder_mlm_head(ld, cfg, "cls.predictions", "cls.predictions.transform.", d, eps);
+    slm_encoder_task_heads(ld, cfg, "bert.pooler.dense");
     slm_encoder_labels(ld, cfg);
 }

@@ -16,7 +16,7 @@
 
 #include "models/family.h"
 
-/* ---- loading helpers for bert.c and distilbert.c ---- */
+/* ---- loading helpers for bert.c, distilbert.c and albert.c ---- */
 
 int slm_encoder_alloc_layers(slm_loader *ld) {
     slm_model *m = ld->model;
@@ -42,6 +42,10 @@ int slm_encoder_alloc_layers(slm_loader *ld) {
 }
 
 void slm_encoder_norm(slm_loader *ld, const char *base, float eps, slm_norm *out) {
+    slm_encoder_norm_sized(ld, base, ld->model->d_model, eps, out);
+}
+
+void slm_encoder_norm_sized(slm_loader *ld, const char *base, int width, float eps, slm_norm *out) {
     char w[200], b[200];
     snprintf(w, sizeof w, "%s.weight", base);
     snprintf(b, sizeof b, "%s.bias", base);
@@ -53,9 +57,8 @@ void slm_encoder_norm(slm_loader *ld, const char *base, float eps, slm_norm *out
             snprintf(b, sizeof b, "%s.beta", base);
         }
     }
-    int d = ld->model->d_model;
-    out->weight = slm_loader_vector(ld, w, d, 0);
-    out->bias = slm_loader_vector(ld, b, d, 0);
+    out->weight = slm_loader_vector(ld, w, width, 0);
+    out->bias = slm_loader_vector(ld, b, width, 0);
     out->eps = eps;
 }
 
@@ -66,6 +69,66 @@ void slm_encoder_linear(slm_loader *ld, const char *base, int n_in, int n_out, i
     slm_loader_matrix(ld, name, SLM_LAYOUT_OUT_IN, n_in, n_out, &out->w);
     snprintf(name, sizeof name, "%s.bias", base);
     out->bias = slm_loader_vector(ld, name, n_out, 0);
+}
+
+void slm_encoder_load_layer(slm_loader *ld, const char *prefix, const slm_encoder_layer_names *names, float eps,
+                            slm_encoder_layer *L) {
+    int d = ld->model->d_model, ff = ld->model->d_ff;
+    char name[160];
+#define LAYER_NAME(suffix) (snprintf(name, sizeof name, "%s%s", prefix, suffix), name)
+    slm_encoder_linear(ld, LAYER_NAME(names->query), d, d, 0, &L->q);
+    slm_encoder_linear(ld, LAYER_NAME(names->key), d, d, 0, &L->k);
+    slm_encoder_linear(ld, LAYER_NAME(names->value), d, d, 0, &L->v);
+    slm_encoder_linear(ld, LAYER_NAME(names->attn_output), d, d, 0, &L->o);
+    slm_encoder_norm(ld, LAYER_NAME(names->attn_norm), eps, &L->attn_norm);
+    slm_encoder_linear(ld, LAYER_NAME(names->up), d, ff, 0, &L->up);
+    slm_encoder_linear(ld, LAYER_NAME(names->down), ff, d, 0, &L->down);
+    slm_encoder_norm(ld, LAYER_NAME(names->mlp_norm), eps, &L->mlp_norm);
+#undef LAYER_NAME
+}
+
+void slm_encoder_mlm_head(slm_loader *ld, const json_t *cfg, const char *head, const char *transform, int width,
+                          float eps) {
+    slm_model *m = ld->model;
+    slm_encoder *e = &m->encoder;
+    char name[200];
+    snprintf(name, sizeof name, "%sdense", transform);
+    slm_encoder_linear(ld, name, m->d_model, width, 0, &e->mlm_transform);
+    e->mlm_activation = m->activation;
+    snprintf(name, sizeof name, "%sLayerNorm", transform);
+    slm_encoder_norm_sized(ld, name, width, eps, &e->mlm_norm);
+    int tied = !json_is_false(json_object_get(cfg, "tie_word_embeddings"));
+    snprintf(name, sizeof name, "%s.decoder.weight", head);
+    if (!tied && slm_loader_has(ld, name))
+        slm_loader_matrix(ld, name, SLM_LAYOUT_OUT_IN, width, m->n_vocab, &e->mlm_decoder.w);
+    else
+        e->mlm_decoder.w = m->tok_embed;
+    snprintf(name, sizeof name, "%s.bias", head); /* decoder.bias is the same tensor */
+    if (!slm_loader_has(ld, name)) snprintf(name, sizeof name, "%s.decoder.bias", head);
+    e->mlm_decoder.bias = slm_loader_vector(ld, name, m->n_vocab, 0);
+    e->heads |= 1 << SLM_HEAD_MLM;
+}
+
+void slm_encoder_task_heads(slm_loader *ld, const json_t *cfg, const char *pooler_name) {
+    slm_encoder *e = &ld->model->encoder;
+    int d = ld->model->d_model;
+    int n_labels = slm_loader_rows(ld, "classifier.weight");
+    if (n_labels) {
+        const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
+        int token_level = arch ? strstr(arch, "TokenClassification") != NULL : !e->pooler.w.data;
+        if (!token_level && !e->pooler.w.data) {
+            slm_loader_fail(ld, SLM_ERR_FORMAT, "tensor classifier.weight: sequence classification needs %s",
+                            pooler_name);
+            return;
+        }
+        slm_linear *head = token_level ? &e->tokcls : &e->seqcls;
+        slm_encoder_linear(ld, "classifier", d, n_labels, 0, head);
+        e->heads |= 1 << (token_level ? SLM_HEAD_TOKCLS : SLM_HEAD_SEQCLS);
+    }
+    if (slm_loader_has(ld, "qa_outputs.weight")) {
+        slm_encoder_linear(ld, "qa_outputs", d, 2, 0, &e->qa);
+        e->heads |= 1 << SLM_HEAD_QA;
+    }
 }
 
 void slm_encoder_labels(slm_loader *ld, const json_t *cfg) {

@@ -67,6 +67,7 @@ struct slm_model {
     slm_activation activation;
     int use_rope;
     slm_rope rope;
+    int parallel_blocks; /* Phi: x + attn(norm(x)) + mlp(norm(x)) from each block's attn_norm alone */
 
     slm_matrix tok_embed; /* (n_vocab, d_model) */
     slm_matrix pos_embed; /* (n_ctx_train, d_model), data NULL when positions are rotary */
@@ -130,6 +131,8 @@ void slm_config_special_tokens(slm_model *m, const json_t *cfg);
 void slm_gpt2_load(slm_loader *ld, const json_t *cfg);
 void slm_llama_load(slm_loader *ld, const json_t *cfg);
 void slm_llama2c_load(slm_loader *ld, const slm_llama2c_config *cfg);
+/* Phi (phi.c): partial rotary, parallel attention and MLP from one LayerNorm, biased untied head. */
+void slm_phi_load(slm_loader *ld, const json_t *cfg);
 void slm_bert_load(slm_loader *ld, const json_t *cfg);
 void slm_distilbert_load(slm_loader *ld, const json_t *cfg);
 /* ALBERT (albert.c): factorized embeddings and layers shared across groups, run by the shared encoder. */
@@ -144,8 +147,29 @@ const char *slm_encoder_family_guess(const json_t *cfg, const slm_weights *weigh
 int slm_encoder_alloc_layers(slm_loader *ld);
 /* A LayerNorm named base + ".weight"/".bias", or the legacy ".gamma"/".beta". */
 void slm_encoder_norm(slm_loader *ld, const char *base, float eps, slm_norm *out);
+/* The same for a LayerNorm of `width` values (ALBERT's embedding_size-wide ones). */
+void slm_encoder_norm_sized(slm_loader *ld, const char *base, int width, float eps, slm_norm *out);
 /* A linear layer base + ".weight" (n_out, n_in) and ".bias"; absent is fine when optional. */
 void slm_encoder_linear(slm_loader *ld, const char *base, int n_in, int n_out, int optional, slm_linear *out);
+/* What a BERT-style layer's eight parts are called after the layer's prefix
+ * (BERT's "attention.self.query", ALBERT's "attention.query", ...). */
+typedef struct {
+    const char *query, *key, *value, *attn_output, *attn_norm, *up, *down, *mlp_norm;
+} slm_encoder_layer_names;
+/* One BERT-style layer, each tensor named prefix + its name: q, k, v, o (d_model, d_model),
+ * attn_norm, up (d_ff, d_model), down (d_model, d_ff), mlp_norm. */
+void slm_encoder_load_layer(slm_loader *ld, const char *prefix, const slm_encoder_layer_names *names, float eps,
+                            slm_encoder_layer *L);
+/* A BERT-style masked-LM head: transform + "dense" (d_model to width), the model's
+ * activation, transform + "LayerNorm" (width), then the decoder (n_vocab, width) tied
+ * to the word embeddings unless the file stores head + ".decoder.weight" and the
+ * config unties it; its bias is head + ".bias" or head + ".decoder.bias". */
+void slm_encoder_mlm_head(slm_loader *ld, const json_t *cfg, const char *head, const char *transform, int width,
+                          float eps);
+/* "classifier" (sequence level on the pooler, token level when architectures says
+ * TokenClassification or there is no pooler) and "qa_outputs", when present. A
+ * sequence classifier without a pooler is an error that names pooler_name. */
+void slm_encoder_task_heads(slm_loader *ld, const json_t *cfg, const char *pooler_name);
 /* Reads num_labels and id2label from the config (labels sized to the classifier). */
 void slm_encoder_labels(slm_loader *ld, const json_t *cfg);
 void slm_encoder_free(slm_encoder *e);
