@@ -1,7 +1,8 @@
-/* test_models.c — every GPT-2 and Llama fixture against Hugging Face's own outputs:
+/* test_models.c — every GPT-2, Llama and Phi fixture against Hugging Face's own outputs:
  * logits and final hidden states at every position, the padded batch, greedy
  * generation with the KV cache (tokens and step logits), teacher-forced logits,
- * and the f16 / bf16 / hub-layout variants. Expected values are read from the
+ * and the f16 / bf16 / hub-layout variants; a published config over a case's weights,
+ * and configs that contradict the weights. Expected values are read from the
  * fixtures' outputs.safetensors, written by transformers. */
 #include "fixture.h"
 
@@ -246,10 +247,69 @@ static void check_hf_fixture(const char *name, const char *dir) {
     close_fixture(&f);
 }
 
+/* A published config.json kept beside a case (its size fields shrunk by the case's
+ * config_overrides) over the case's lm weights: it loads and gives the same outputs. */
+static void check_hub_config(const char *name, const char *config_file) {
+    fixture f;
+    if (!open_fixture_files(&f, name)) return;
+    char path[512], rel[256], dir[600];
+    snprintf(rel, sizeof rel, "fixtures/%s/%s", name, config_file);
+    json_t *cfg = json_load_file(test_path(path, sizeof path, rel), 0, NULL);
+    const json_t *overrides = json_object_get(f.json, "config_overrides");
+    CHECK(cfg && json_is_object(overrides), "%s: %s and config_overrides read", name, config_file);
+    if (cfg && json_is_object(overrides) && json_object_update(cfg, (json_t *)overrides) == 0) {
+        if (linked_folder(dir, sizeof dir, cfg, name, "lm")) {
+            slm_model *m = load_model(dir);
+            if (m) {
+                check_prompt(&f, m, "prompt.logits", 1);
+                check_generation(&f, m, "gen.manual_cache.tokens", "gen.manual_cache.step_logits");
+            }
+            slm_model_free(m);
+        }
+        remove_folder(dir);
+    }
+    json_decref(cfg);
+    close_fixture(&f);
+}
+
+/* A config that contradicts itself or the weights fails to load with a message naming the field or tensor. */
+static void check_config_error(const char *name, const char *key, json_t *value, slm_status status,
+                               const char *needle) {
+    json_t *cfg = variant_config(name, "lm");
+    char dir[600];
+    if (cfg) {
+        /* transformers 5 repeats rope settings in rope_parameters; edit both places. */
+        json_t *rope = json_object_get(cfg, "rope_parameters");
+        if (json_is_object(rope) && json_object_get(rope, key)) json_object_set(rope, key, value);
+        json_object_set(cfg, key, value);
+        if (linked_folder(dir, sizeof dir, cfg, name, "lm")) {
+            slm_error err = {0};
+            slm_model *m = slm_model_load(dir, NULL, &err);
+            CHECK(m == NULL && err.status == status && strstr(err.message, needle) != NULL,
+                  "%s with %s edited: fails with %s naming \"%s\": %s", name, key, slm_status_name(status), needle,
+                  m ? "(loaded)" : err.message);
+            slm_model_free(m);
+        }
+        remove_folder(dir);
+    }
+    json_decref(value);
+    json_decref(cfg);
+}
+
 int main(void) {
     static const char *cases[] = {"gpt2_tiny",          "gpt2_odd",       "gpt2_hubcfg",
-                                  "llama_stories_like", "llama_tied_mha", "llama_untied_gqa_odd"};
+                                  "llama_stories_like", "llama_tied_mha", "llama_untied_gqa_odd",
+                                  "phi_tiny",           "phi_odd",        "phi_hubcfg"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_decoder_case(cases[i]);
+    check_hub_config("phi_hubcfg", "phi-1_5.config.json");
+    /* phi_tiny: head_dim 16, so a factor of 0.3125 rotates 5 dims, which cannot pair up. */
+    check_config_error("phi_tiny", "partial_rotary_factor", json_real(0.3125), SLM_ERR_FORMAT,
+                       "partial_rotary_factor");
+    check_config_error("phi_tiny", "intermediate_size", json_integer(200), SLM_ERR_FORMAT,
+                       "model.layers.0.mlp.fc1.weight: shape [256, 64] expected [200, 64]");
+    check_config_error("phi_tiny", "num_key_value_heads", json_integer(2), SLM_ERR_FORMAT,
+                       "model.layers.0.self_attn.k_proj.weight: shape [64, 64] expected [32, 64]");
+    check_config_error("phi_tiny", "qk_layernorm", json_true(), SLM_ERR_UNSUPPORTED, "qk_layernorm");
     check_hf_fixture("hf_fixture__mozilla-ai__lm-buddy__fake_gpt2", "hf-fixtures/mozilla-ai__lm-buddy__fake_gpt2");
     check_hf_fixture("hf_fixture__mozilla-ai__lm-buddy__tiny_gpt2", "hf-fixtures/mozilla-ai__lm-buddy__tiny_gpt2");
     TEST_END();

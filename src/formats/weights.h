@@ -14,6 +14,13 @@ typedef struct slm_weights slm_weights;
  * length, dtype and shape is validated; errors name the file and tensor. */
 slm_weights *slm_safetensors_open(const char *path, slm_error *err);
 
+/* Opens a PyTorch checkpoint. path: a pytorch_model.bin (the zip format of
+ * torch >= 1.6 with stored members, or the legacy format), a
+ * pytorch_model.bin.index.json, or a folder holding either. The pickles are
+ * read by a restricted unpickler that executes nothing and accepts only what
+ * a state dict of dense tensors needs; tensors are views into the mapping. */
+slm_weights *slm_torch_bin_open(const char *path, slm_error *err);
+
 /* The llama2.c checkpoint's hyperparameters (from its header). */
 typedef struct {
     int version; /* 0 = legacy header, 1 = "ak42" version 1 */

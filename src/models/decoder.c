@@ -1,6 +1,7 @@
 /* decoder.c — the forward pass of a pre-norm decoder-only transformer, shared
  * by every family: embeddings -> blocks (norm, attention, residual, norm, MLP,
- * residual) -> final norm. The logits head is applied by the session (model.c). */
+ * residual; or Phi's one norm feeding both in parallel) -> final norm.
+ * The logits head is applied by the session (model.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,10 +77,10 @@ static void project_qkv(const slm_model *m, const slm_block *b, slm_thread_pool 
     }
 }
 
-static void attention_block(const slm_model *m, const slm_block *b, slm_thread_pool *pool,
-                            slm_scratch *s, const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
-    int d = m->d_model, qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
-    slm_norm_rows(pool, &b->attn_norm, s->xn, s->x, T, d);
+/* Attention of the normed rows s->xn (T, d_model) into s->att (T, n_heads*head_dim), storing K/V. */
+static void attend(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
+                   const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
+    int qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
     project_qkv(m, b, pool, s->qkv, s->qkv_split, s->xn, T);
     if (m->use_rope) {
         slm_rope_apply(&m->rope, s->qkv, T, width, m->n_heads, m->head_dim, pos0);
@@ -88,33 +89,53 @@ static void attention_block(const slm_model *m, const slm_block *b, slm_thread_p
     slm_kv_store(kv, kw, s->qkv + qw, s->qkv + qw + kw, width, T, pos0);
     slm_attention_shape shape = {m->n_heads, m->n_kv_heads, m->head_dim, kw, b->attn_scale};
     slm_attention(pool, &shape, kv, s->qkv, width, T, pos0, s->att, s->att_scratch, n_ctx);
-    slm_linear_forward(pool, &b->o, s->xn, s->att, T);
-    slm_add(s->x, s->xn, (size_t)T * d);
 }
 
-static void mlp_block(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
-                      int T) {
-    int d = m->d_model;
+/* The MLP's activated hidden rows (T, d_ff) from s->xn: act(up) or silu(gate) * up. */
+static const float *mlp_hidden(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
+                               int T) {
     size_t n = (size_t)T * m->d_ff;
-    slm_norm_rows(pool, &b->mlp_norm, s->xn, s->x, T, d);
     slm_linear_forward(pool, &b->up, s->hb, s->xn, T);
     if (b->gate.w.data) {
         slm_linear_forward(pool, &b->gate, s->hb2, s->xn, T);
         slm_silu_mul(s->hb2, s->hb, n);
-        slm_linear_forward(pool, &b->down, s->xn, s->hb2, T);
-    } else {
-        slm_activate(pool, m->activation, s->hb, n);
-        slm_linear_forward(pool, &b->down, s->xn, s->hb, T);
+        return s->hb2;
     }
-    slm_add(s->x, s->xn, (size_t)T * d);
+    slm_activate(pool, m->activation, s->hb, n);
+    return s->hb;
+}
+
+/* The residual update x += out(in) (T rows), through s->xn. */
+static void add_projection(const slm_model *m, const slm_linear *out, slm_thread_pool *pool, slm_scratch *s,
+                           const float *in, int T) {
+    slm_linear_forward(pool, out, s->xn, in, T);
+    slm_add(s->x, s->xn, (size_t)T * m->d_model);
+}
+
+/* Sequential: x += o(attention(attn_norm(x))); x += down(mlp(mlp_norm(x))).
+ * Parallel (Phi): both branches read attn_norm(x) and add to the same x. */
+static void block_forward(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
+                          const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
+    int d = m->d_model;
+    slm_norm_rows(pool, &b->attn_norm, s->xn, s->x, T, d);
+    attend(m, b, pool, s, kv, n_ctx, T, pos0);
+    if (m->parallel_blocks) {
+        const float *h = mlp_hidden(m, b, pool, s, T); /* before add_projection reuses s->xn */
+        add_projection(m, &b->o, pool, s, s->att, T);
+        add_projection(m, &b->down, pool, s, h, T);
+        return;
+    }
+    add_projection(m, &b->o, pool, s, s->att, T);
+    slm_norm_rows(pool, &b->mlp_norm, s->xn, s->x, T, d);
+    const float *h = mlp_hidden(m, b, pool, s, T);
+    add_projection(m, &b->down, pool, s, h, T);
 }
 
 void slm_decoder_forward(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
                          const slm_kv_layer *kv, int n_ctx, const int32_t *ids, int T, int pos0) {
     embed(m, s->x, ids, T, pos0);
     for (int l = 0; l < m->n_layers; l++) {
-        attention_block(m, &m->blocks[l], pool, s, &kv[l], n_ctx, T, pos0);
-        mlp_block(m, &m->blocks[l], pool, s, T);
+        block_forward(m, &m->blocks[l], pool, s, &kv[l], n_ctx, T, pos0);
     }
     slm_norm_forward(&m->final_norm, s->xn, s->x, T, m->d_model);
 }

@@ -67,6 +67,7 @@ static const char *family_name(const json_t *cfg) {
     const char *arch = json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0));
     if (arch && !strncmp(arch, "GPT2", 4)) return "gpt2";
     if (arch && !strncmp(arch, "Llama", 5)) return "llama";
+    if (arch && !strncmp(arch, "PhiFor", 6)) return "phi";
     return slm_encoder_family_guess(cfg, NULL);
 }
 
@@ -77,21 +78,25 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
     if (!cfg) return err ? err->status : SLM_ERR_FORMAT;
     const char *family = family_name(cfg);
     slm_status st = SLM_OK;
-    if (family && strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0 && strcmp(family, "bert") != 0 &&
+    if (family && strcmp(family, "gpt2") != 0 && strcmp(family, "llama") != 0 && strcmp(family, "phi") != 0 &&
+        strcmp(family, "bert") != 0 &&
         strcmp(family, "distilbert") != 0 && strcmp(family, "mobilebert") != 0 && strcmp(family, "flaubert") != 0 &&
         strcmp(family, "xlm") != 0 && strcmp(family, "albert") != 0)
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, bert, distilbert, mobilebert, flaubert, xlm, albert)",
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: unknown architecture \"%s\" (supported: gpt2, llama, phi, bert, distilbert, mobilebert, flaubert, xlm, albert)",
                       path, family);
     if (!st) {
-        m->weights = slm_safetensors_open(dir, err);
-        if (!m->weights) {
-            snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
-            if (is_file(path))
-                st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: pytorch_model.bin checkpoints are not supported yet; use safetensors",
-                              dir);
-            else
-                st = err ? err->status : SLM_ERR_FORMAT;
-        }
+        /* safetensors when the folder has it; else PyTorch's pytorch_model.bin (or its sharded index). */
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        int has_safetensors = is_file(path);
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+        has_safetensors |= is_file(path);
+        snprintf(path, sizeof path, "%s/pytorch_model.bin", dir);
+        int has_torch_bin = is_file(path);
+        snprintf(path, sizeof path, "%s/pytorch_model.bin.index.json", dir);
+        has_torch_bin |= is_file(path);
+        snprintf(path, sizeof path, "%s/config.json", dir); /* later messages name the config */
+        m->weights = !has_safetensors && has_torch_bin ? slm_torch_bin_open(dir, err) : slm_safetensors_open(dir, err);
+        if (!m->weights) st = err ? err->status : SLM_ERR_FORMAT;
     }
     /* A config with neither model_type nor architectures (TinyBERT's): the tensor names tell. */
     if (!st && !family) {
@@ -106,6 +111,8 @@ static slm_status load_hf_folder(slm_model *m, const char *dir, slm_error *err) 
             slm_gpt2_load(&ld, cfg);
         else if (!strcmp(family, "llama"))
             slm_llama_load(&ld, cfg);
+        else if (!strcmp(family, "phi"))
+            slm_phi_load(&ld, cfg);
         else if (!strcmp(family, "bert"))
             slm_bert_load(&ld, cfg);
         else if (!strcmp(family, "mobilebert"))
