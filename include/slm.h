@@ -98,9 +98,10 @@ typedef struct {
 
 slm_model_params slm_model_default_params(void);
 
-/* path: a Hugging Face folder (config.json + model.safetensors or a sharded
- * model.safetensors.index.json), or a llama2.c checkpoint (.bin) with its
- * tokenizer.bin / tok*.bin beside it. Weights are memory-mapped. */
+/* path: a Hugging Face folder (config.json + model.safetensors, a sharded
+ * model.safetensors.index.json, or pytorch_model.bin (zip or legacy, read by a
+ * restricted unpickler) / pytorch_model.bin.index.json), or a llama2.c checkpoint
+ * (.bin) with its tokenizer.bin / tok*.bin beside it. Weights are memory-mapped. */
 slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_error *err);
 void slm_model_free(slm_model *model);
 

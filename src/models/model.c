@@ -191,7 +191,8 @@ slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_
     m->bos = -1;
     char *dir = m->dir;
     folder_of(path, dir, sizeof m->dir);
-    int hf = is_dir(path) || ends_with(path, ".safetensors") || ends_with(path, ".json");
+    int hf = is_dir(path) || ends_with(path, ".safetensors") || ends_with(path, ".json") ||
+             !strncmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, "pytorch_model", 13); /* torch, not llama2.c */
     slm_status st = hf ? load_hf_folder(m, dir, err) : load_llama2c(m, path, err);
     if (!st && params->load_tokenizer) st = load_tokenizer(m, dir, !hf, err);
     if (st) {

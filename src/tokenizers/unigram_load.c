@@ -186,7 +186,7 @@ static slm_status parse_template(slm_tokenizer *tok, const char *where, json_t *
         const char *name = json_string_value(json_object_get(body, "id"));
         int32_t type_id = json_is_integer(type) ? (int32_t)json_integer_value(type) : 0;
         if (!name) return slm_fail(err, SLM_ERR_FORMAT, "%s: TemplateProcessing item %zu has no id", where, i);
-        int32_t ids_buf[1];
+        int32_t ids_buf[1] = {0}; /* set below for a sequence; specials read their ids from the list */
         const int32_t *ids = ids_buf;
         size_t n_ids = 1;
         json_t *list = NULL;
