@@ -7,7 +7,7 @@ _threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv 
 os.environ["OPENBLAS_NUM_THREADS"] = _threads  # OpenBLAS ignores torch.set_num_threads
 os.environ["OMP_NUM_THREADS"] = _threads
 import torch  # noqa: E402
-from make_encoder import Encoder, tensors  # noqa: E402
+from make_encoder import SHAPES, Encoder, tensors  # noqa: E402
 
 a = argparse.ArgumentParser()
 a.add_argument("--shape", required=True)
@@ -17,7 +17,7 @@ a.add_argument("--threads", type=int, default=2)
 args = a.parse_args()
 torch.set_num_threads(args.threads)
 m = Encoder(args.shape, tensors(args.shape)).eval()
-ids = torch.randint(0, 30522, (args.batch, args.seq))
+ids = torch.randint(0, SHAPES[args.shape]["vocab"], (args.batch, args.seq))
 mask, types = torch.ones_like(ids), torch.zeros_like(ids)
 with torch.inference_mode():
     m(ids, mask, types)
