@@ -57,5 +57,15 @@ out=$($slm info $model)
 echo "$out" | grep -q "architecture:   llama"; check "info shows the architecture" $?
 echo "$out" | grep -q "context length: 512"; check "info shows the context length" $?
 
+out=$($slm perplexity $model $data/stories260K_greedy.txt 2>/tmp/slm-cli-err)
+check "perplexity exits 0" $?
+echo "$out" | grep -Eq '^\{"tokens": [0-9]+, "nll": [0-9.]+, "perplexity": [0-9.]+, "window": 512, "stride": 256\}$'; check "perplexity prints the JSON line: $out" $?
+grep -q "tok/s" /tmp/slm-cli-err; check "perplexity prints a speed line on stderr" $?
+out=$($slm perplexity $model $data/stories260K_greedy.txt --ctx 64 --stride 16 --threads 1 2>/dev/null)
+echo "$out" | grep -q '"window": 64, "stride": 16}'; check "perplexity --ctx --stride: $out" $?
+$slm perplexity $model /nonexistent.txt >/dev/null 2>&1; [ $? != 0 ]; check "perplexity: missing file fails" $?
+$slm perplexity $model $data/stories260K_greedy.txt --ctx 64 --stride 65 >/dev/null 2>&1; [ $? != 0 ]; check "perplexity: stride > window fails" $?
+printf '' | $slm perplexity $model - >/dev/null 2>&1; [ $? != 0 ]; check "perplexity: empty text fails" $?
+
 echo "RESULT $passed passed, $failed failed"
 [ $failed = 0 ]

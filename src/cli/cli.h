@@ -15,6 +15,7 @@ int cli_fill_mask(int argc, char **argv);
 int cli_classify(int argc, char **argv);
 int cli_ner(int argc, char **argv);
 int cli_qa(int argc, char **argv);
+int cli_perplexity(int argc, char **argv);
 
 /* Prints "slm: message" to stderr and returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...);

@@ -24,6 +24,7 @@ static const char usage[] =
     "  ner      MODEL TEXT [--aggregation none|simple|first|average|max]\n"
     "  qa       MODEL --question Q --context C [--stride N] [--max-answer-len N] [--max-seq-len N]\n"
     "           (the encoder tasks also take --threads N)\n"
+    "  perplexity MODEL FILE [--ctx N] [--stride S] [--threads N]   (FILE '-' reads stdin)\n"
     "MODEL is a Hugging Face folder, a llama2.c checkpoint or a tokenizer file.\n"
     "PROMPT or TEXT '-' reads standard input.\n";
 
@@ -141,6 +142,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "classify")) return cli_classify(argc - 2, argv + 2);
     if (!strcmp(cmd, "ner")) return cli_ner(argc - 2, argv + 2);
     if (!strcmp(cmd, "qa")) return cli_qa(argc - 2, argv + 2);
+    if (!strcmp(cmd, "perplexity")) return cli_perplexity(argc - 2, argv + 2);
     fputs(usage, stderr);
     return cli_fail("unknown command \"%s\"", cmd) + 1;
 }
