@@ -212,18 +212,6 @@ static slm_weights *open_single(const char *path, slm_error *err) {
     return w;
 }
 
-/* A shard's file name must stay inside the index's folder. */
-static int shard_name_ok(const char *name) {
-    if (!name[0] || name[0] == '/') return 0;
-    for (const char *p = name; *p;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') return 0;
-        p += len + (slash ? 1 : 0);
-    }
-    return 1;
-}
-
 /* model.safetensors.index.json: {"metadata": {...}, "weight_map": {tensor: shard file}}.
  * Opens each shard once, then checks every listed tensor is in the shard named for it. */
 static slm_weights *open_index(const char *index_path, slm_error *err) {
@@ -262,7 +250,7 @@ static slm_weights *open_index(const char *index_path, slm_error *err) {
                 st = slm_fail(err, SLM_ERR_FORMAT, "%s: tensor %s: weight_map value is not a file name", index_path, name);
                 break;
             }
-            if (!shard_name_ok(shard)) {
+            if (!slm_shard_name_ok(shard)) {
                 st = slm_fail(err, SLM_ERR_FORMAT, "%s: tensor %s: shard \"%s\" is not a file inside the index's folder",
                               index_path, name, shard);
                 break;

@@ -309,18 +309,6 @@ static slm_weights *open_single(const char *path, slm_error *err) {
     return w;
 }
 
-/* A shard's file name must stay inside the index's folder. */
-static int shard_name_ok(const char *name) {
-    if (!name[0] || name[0] == '/') return 0;
-    for (const char *p = name; *p;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (len == 2 && p[0] == '.' && p[1] == '.') return 0;
-        p += len + (slash ? 1 : 0);
-    }
-    return 1;
-}
-
 /* pytorch_model.bin.index.json: {"metadata": {...}, "weight_map": {tensor: shard file}}.
  * Each shard is opened once; every listed tensor must be in the shard named for it. */
 static slm_weights *open_index(const char *index_path, slm_error *err) {
@@ -345,7 +333,7 @@ static slm_weights *open_index(const char *index_path, slm_error *err) {
     if (!st) {
         json_object_foreach((json_t *)map, name, value) {
             const char *shard = json_string_value(value);
-            if (!shard || !shard_name_ok(shard)) {
+            if (!shard || !slm_shard_name_ok(shard)) {
                 st = slm_fail(err, SLM_ERR_FORMAT, "%s: tensor %s: shard is not a file name inside the index's folder",
                               index_path, name);
                 break;

@@ -188,3 +188,14 @@ char *slm_read_file(const char *path, size_t *len, slm_error *err) {
     if (len) *len = used;
     return buf;
 }
+
+int slm_shard_name_ok(const char *name) {
+    if (!name[0] || name[0] == '/') return 0;
+    for (const char *p = name; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 2 && p[0] == '.' && p[1] == '.') return 0;
+        p += len + (slash ? 1 : 0);
+    }
+    return 1;
+}

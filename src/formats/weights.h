@@ -64,6 +64,10 @@ slm_status slm_weights_index(slm_weights *w, slm_error *err);
 /* Index of the file a tensor of this set came from. */
 int slm_weights_file_of(const slm_weights *w, const slm_tensor_view *t);
 
+/* 1 when a shard file named in an index (safetensors or pytorch_model.bin) stays inside
+ * the index's folder: not absolute, no ".." component. */
+int slm_shard_name_ok(const char *name);
+
 /* Reads a whole small file (config.json, tokenizer.json) into a NUL-terminated buffer. */
 char *slm_read_file(const char *path, size_t *len, slm_error *err);
 
