@@ -16,6 +16,8 @@ int cli_classify(int argc, char **argv);
 int cli_ner(int argc, char **argv);
 int cli_qa(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
+int cli_convert(int argc, char **argv);
+int cli_quantize(int argc, char **argv);
 
 /* Prints "slm: message" to stderr and returns 1 (the exit status). */
 int cli_fail(const char *fmt, ...);

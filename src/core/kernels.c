@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "core/kernels_isa.h"
+#include "core/kernels_quant.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #include <cpuid.h>
@@ -336,10 +337,18 @@ void slm_matmul_with(const slm_kernels_table *kt, slm_thread_pool *pool, float *
 }
 
 void slm_matmul(slm_thread_pool *pool, float *y, const float *x, int T, const slm_matrix *W, const float *bias) {
+    if (slm_dtype_is_quantized(W->dtype)) {
+        slm_matmul_quantized(pool, y, x, T, W, bias);
+        return;
+    }
     slm_matmul_with(slm_kernels_active(), pool, y, x, T, W, bias);
 }
 
 void slm_matrix_row(const slm_matrix *W, int r, float *out) {
+    if (slm_dtype_is_quantized(W->dtype)) {
+        slm_matrix_row_quantized(W, r, out);
+        return;
+    }
     const size_t esz = slm_dtype_size(W->dtype);
     if (W->layout == SLM_LAYOUT_OUT_IN) {
         slm_kernels_active()->convert(W->dtype, (const char *)W->data + (size_t)r * (size_t)W->n_in * esz, out,

@@ -16,7 +16,7 @@
 typedef enum { SLM_LAYOUT_OUT_IN = 0, SLM_LAYOUT_IN_OUT } slm_layout;
 
 typedef struct {
-    slm_dtype dtype; /* F32, F16 or BF16 */
+    slm_dtype dtype; /* F32, F16, BF16, or a quantized type (then layout is OUT_IN) */
     slm_layout layout;
     int n_in, n_out;
     const void *data;

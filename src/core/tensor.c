@@ -1,14 +1,38 @@
 /* tensor.c — dtype sizes, names and scalar half-precision conversion. */
 #include "core/tensor.h"
 
+#include "core/quant.h"
+
 size_t slm_dtype_size(slm_dtype dtype) {
-    static const size_t sizes[SLM_DTYPE_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1};
+    static const size_t sizes[SLM_DTYPE_COUNT] = {4, 2, 2, 8, 8, 4, 2, 1, 1, 1, 0, 0, 0, 0};
     return dtype < SLM_DTYPE_COUNT ? sizes[dtype] : 0;
+}
+
+int slm_dtype_is_quantized(slm_dtype dtype) { return dtype >= SLM_DTYPE_Q4_0 && dtype < SLM_DTYPE_COUNT; }
+
+int slm_dtype_ggml_type(slm_dtype dtype) {
+    static const int ids[SLM_DTYPE_COUNT] = {0, 1, 30, 28, 27, 26, 25, 24, -1, -1, 2, 8, 12, 14};
+    return dtype < SLM_DTYPE_COUNT ? ids[dtype] : -1;
+}
+
+int slm_dtype_from_ggml_type(int ggml_type, slm_dtype *dtype) {
+    for (int d = 0; d < SLM_DTYPE_COUNT; d++)
+        if (slm_dtype_ggml_type((slm_dtype)d) == ggml_type && ggml_type >= 0) {
+            *dtype = (slm_dtype)d;
+            return 1;
+        }
+    return 0;
+}
+
+size_t slm_dtype_row_bytes(slm_dtype dtype, size_t n) {
+    if (!slm_dtype_is_quantized(dtype)) return n * slm_dtype_size(dtype);
+    return slm_quant_row_bytes((slm_quant_type)slm_dtype_ggml_type(dtype), n);
 }
 
 const char *slm_dtype_name(slm_dtype dtype) {
     static const char *names[SLM_DTYPE_COUNT] = {"f32", "f16", "bf16", "f64", "i64",
-                                                 "i32", "i16", "i8",   "u8",  "bool"};
+                                                 "i32", "i16", "i8",   "u8",  "bool",
+                                                 "q4_0", "q8_0", "q4_k", "q6_k"};
     return dtype < SLM_DTYPE_COUNT ? names[dtype] : "unknown";
 }
 

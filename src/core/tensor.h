@@ -17,6 +17,12 @@ typedef enum {
     SLM_DTYPE_I8,
     SLM_DTYPE_U8,
     SLM_DTYPE_BOOL,
+    /* Block-quantized weights in ggml's layouts (core/quant.h): a tensor's last
+     * dimension is cut into blocks, each with its own scale. Element size 0. */
+    SLM_DTYPE_Q4_0,
+    SLM_DTYPE_Q8_0,
+    SLM_DTYPE_Q4_K,
+    SLM_DTYPE_Q6_K,
     SLM_DTYPE_COUNT
 } slm_dtype;
 
@@ -32,7 +38,16 @@ typedef struct {
     size_t nbytes;
 } slm_tensor_view;
 
+/* Bytes per element; 0 for the block-quantized types (see slm_dtype_row_bytes). */
 size_t slm_dtype_size(slm_dtype dtype);
+int slm_dtype_is_quantized(slm_dtype dtype);
+/* Bytes of a row of n elements; 0 when n does not fill whole blocks. */
+size_t slm_dtype_row_bytes(slm_dtype dtype, size_t n);
+/* ggml's type id of a dtype (F32 0, F16 1, Q4_0 2, Q8_0 8, Q4_K 12, Q6_K 14, BF16 30, ...;
+ * quant.h's slm_quant_type uses the same ids), or -1 when ggml has none. */
+int slm_dtype_ggml_type(slm_dtype dtype);
+/* The dtype of a ggml type id; 0 when slm has none. */
+int slm_dtype_from_ggml_type(int ggml_type, slm_dtype *dtype);
 const char *slm_dtype_name(slm_dtype dtype);
 int64_t slm_tensor_numel(const slm_tensor_view *t);
 

@@ -37,6 +37,9 @@ static slm_status check_tensor(const char *path, const slm_tensor_view *t, int i
         return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "%s: \"__metadata__\" is reserved, not a tensor name", path);
     if ((unsigned)t->dtype >= SLM_DTYPE_COUNT)
         return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "%s: tensor %s: invalid dtype %d", path, t->name, (int)t->dtype);
+    if (!header_dtype[t->dtype])
+        return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: tensor %s: safetensors has no %s dtype (write GGUF)", path,
+                        t->name, slm_dtype_name(t->dtype));
     if (t->ndim < 0 || t->ndim > SLM_MAX_DIMS)
         return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "%s: tensor %s: ndim %d outside [0, %d]", path, t->name, t->ndim,
                         SLM_MAX_DIMS);

@@ -21,6 +21,14 @@ slm_weights *slm_safetensors_open(const char *path, slm_error *err);
  * a state dict of dense tensors needs; tensors are views into the mapping. */
 slm_weights *slm_torch_bin_open(const char *path, slm_error *err);
 
+struct slm_gguf;
+/* The tensors of an open GGUF file (formats/gguf.h) under their GGUF names
+ * ("blk.0.attn_q.weight"), shapes in PyTorch order ((n_out, n_in) for a
+ * matrix), quantized types as SLM_DTYPE_Q*. The views point into the GGUF's
+ * mapping: free the set before the slm_gguf. A type slm cannot run
+ * (Q5_K, ...) is SLM_ERR_UNSUPPORTED naming the tensor. */
+slm_weights *slm_gguf_weights(const struct slm_gguf *g, slm_error *err);
+
 /* The llama2.c checkpoint's hyperparameters (from its header). */
 typedef struct {
     int version; /* 0 = legacy header, 1 = "ak42" version 1 */

