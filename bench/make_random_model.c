@@ -1,8 +1,10 @@
-/* make_random_model.c — writes a Hugging Face GPT-2 folder (config.json +
- * model.safetensors, real GPT-2 key layout, tied embeddings) with seeded random
- * weights, for benchmarks that need a model of a real size without downloading
- * one. The tokenizer is not written; copy GPT-2's beside it if needed.
- * usage: make_random_model OUTDIR --shape gpt2-small|gpt2-tiny --dtype f32|f16|bf16 [--seed N]
+/* make_random_model.c — writes a Hugging Face folder (config.json +
+ * model.safetensors, the real key layout) with seeded random weights, for
+ * benchmarks that need a model of a real size without downloading one:
+ * GPT-2 (GPT2LMHeadModel, tied embeddings) or Phi (PhiForCausalLM as
+ * microsoft/phi-1_5: untied lm_head with bias). The tokenizer is not written;
+ * copy the real one beside it if needed.
+ * usage: make_random_model OUTDIR --shape gpt2-small|gpt2-tiny|phi-1_5|phi-tiny --dtype f32|f16|bf16 [--seed N]
  * Builds with: cc -std=c11 -O2 -D_GNU_SOURCE -Iinclude -Isrc bench/make_random_model.c
  *   src/formats/safetensors_write.c src/core/tensor.c src/core/error.c -ljansson -lm */
 #include <errno.h>
@@ -17,15 +19,22 @@
 #include "core/error.h"
 #include "formats/safetensors_write.h"
 
+typedef enum { FAMILY_GPT2, FAMILY_PHI } model_family;
+
 typedef struct {
     const char *name;
+    model_family family;
     int n_embd, n_layer, n_head, n_positions, vocab_size;
-} gpt2_shape;
+    int d_ff; /* the MLP's inner width; GPT-2's is 4 n_embd */
+} model_shape;
 
-/* gpt2-tiny keeps GPT-2's vocabulary so the real tokenizer works with it. */
-static const gpt2_shape shapes[] = {
-    {"gpt2-small", 768, 12, 12, 1024, 50257},
-    {"gpt2-tiny", 64, 2, 4, 256, 50257},
+/* The tiny shapes keep the real vocabulary so the real tokenizer works with
+ * them; phi-1_5 is microsoft/phi-1_5's config (1.42B parameters). */
+static const model_shape shapes[] = {
+    {"gpt2-small", FAMILY_GPT2, 768, 12, 12, 1024, 50257, 3072},
+    {"gpt2-tiny", FAMILY_GPT2, 64, 2, 4, 256, 50257, 256},
+    {"phi-1_5", FAMILY_PHI, 2048, 24, 32, 2048, 51200, 8192},
+    {"phi-tiny", FAMILY_PHI, 64, 2, 4, 2048, 51200, 256},
 };
 
 /* How a tensor's values are drawn. */
@@ -93,7 +102,7 @@ static slm_status fill_tensor(int index, void *buf, size_t nbytes, void *user_da
     return SLM_OK;
 }
 
-static int write_config(const char *path, const gpt2_shape *s, const char *dtype_word) {
+static int write_gpt2_config(const char *path, const model_shape *s, const char *dtype_word) {
     json_t *cfg = json_object();
     if (!cfg) return -1;
     json_t *arch = json_array();
@@ -116,6 +125,39 @@ static int write_config(const char *path, const gpt2_shape *s, const char *dtype
     json_object_set_new(cfg, "eos_token_id", json_integer(50256));
     json_object_set_new(cfg, "initializer_range", json_real(0.02));
     json_object_set_new(cfg, "dtype", json_string(dtype_word));
+    int rc = json_dump_file(cfg, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(cfg);
+    return rc;
+}
+
+/* microsoft/phi-1_5's config.json with the shape's sizes (its nulls kept: no
+ * bos/eos ids, no separate key/value head count, no rope scaling). */
+static int write_phi_config(const char *path, const model_shape *s, const char *dtype_word) {
+    json_t *cfg = json_object();
+    if (!cfg) return -1;
+    json_t *arch = json_array();
+    json_array_append_new(arch, json_string("PhiForCausalLM"));
+    json_object_set_new(cfg, "architectures", arch);
+    json_object_set_new(cfg, "model_type", json_string("phi"));
+    json_object_set_new(cfg, "hidden_size", json_integer(s->n_embd));
+    json_object_set_new(cfg, "intermediate_size", json_integer(s->d_ff));
+    json_object_set_new(cfg, "num_hidden_layers", json_integer(s->n_layer));
+    json_object_set_new(cfg, "num_attention_heads", json_integer(s->n_head));
+    json_object_set_new(cfg, "num_key_value_heads", json_null());
+    json_object_set_new(cfg, "max_position_embeddings", json_integer(s->n_positions));
+    json_object_set_new(cfg, "vocab_size", json_integer(s->vocab_size));
+    json_object_set_new(cfg, "hidden_act", json_string("gelu_new"));
+    json_object_set_new(cfg, "layer_norm_eps", json_real(1e-5));
+    json_object_set_new(cfg, "partial_rotary_factor", json_real(0.5));
+    json_object_set_new(cfg, "rope_theta", json_real(10000.0));
+    json_object_set_new(cfg, "rope_scaling", json_null());
+    json_object_set_new(cfg, "qk_layernorm", json_false());
+    json_object_set_new(cfg, "tie_word_embeddings", json_false());
+    json_object_set_new(cfg, "bos_token_id", json_null());
+    json_object_set_new(cfg, "eos_token_id", json_null());
+    json_object_set_new(cfg, "initializer_range", json_real(0.02));
+    json_object_set_new(cfg, "use_cache", json_true());
+    json_object_set_new(cfg, "torch_dtype", json_string(dtype_word));
     int rc = json_dump_file(cfg, path, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
     json_decref(cfg);
     return rc;
@@ -144,8 +186,56 @@ static void plan(planner *p, init_kind init, int64_t d0, int64_t d1, const char 
     t->nbytes = (size_t)(d0 * (d1 ? d1 : 1)) * slm_dtype_size(p->dtype);
 }
 
+/* GPT-2's tensors in its state-dict order; shapes as Hugging Face stores them (Conv1D: (in, out)). */
+static void plan_gpt2(planner *t, const model_shape *s) {
+    int64_t C = s->n_embd, F = s->d_ff;
+    plan(t, INIT_NORMAL, s->vocab_size, C, "transformer.wte.weight");
+    plan(t, INIT_POSITION, s->n_positions, C, "transformer.wpe.weight");
+    for (int l = 0; l < s->n_layer; l++) {
+        plan(t, INIT_NORM_SCALE, C, 0, "transformer.h.%d.ln_1.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "transformer.h.%d.ln_1.bias", l);
+        plan(t, INIT_NORMAL, C, 3 * C, "transformer.h.%d.attn.c_attn.weight", l);
+        plan(t, INIT_NORMAL, 3 * C, 0, "transformer.h.%d.attn.c_attn.bias", l);
+        plan(t, INIT_RESIDUAL, C, C, "transformer.h.%d.attn.c_proj.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "transformer.h.%d.attn.c_proj.bias", l);
+        plan(t, INIT_NORM_SCALE, C, 0, "transformer.h.%d.ln_2.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "transformer.h.%d.ln_2.bias", l);
+        plan(t, INIT_NORMAL, C, F, "transformer.h.%d.mlp.c_fc.weight", l);
+        plan(t, INIT_NORMAL, F, 0, "transformer.h.%d.mlp.c_fc.bias", l);
+        plan(t, INIT_RESIDUAL, F, C, "transformer.h.%d.mlp.c_proj.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "transformer.h.%d.mlp.c_proj.bias", l);
+    }
+    plan(t, INIT_NORM_SCALE, C, 0, "transformer.ln_f.weight");
+    plan(t, INIT_NORMAL, C, 0, "transformer.ln_f.bias");
+}
+
+/* Phi's tensors in its state-dict order; nn.Linear stores (out, in). Phi
+ * initialises every linear layer with N(0, 0.02) and no residual scaling. */
+static void plan_phi(planner *t, const model_shape *s) {
+    int64_t C = s->n_embd, F = s->d_ff;
+    plan(t, INIT_NORMAL, s->vocab_size, C, "model.embed_tokens.weight");
+    for (int l = 0; l < s->n_layer; l++) {
+        plan(t, INIT_NORM_SCALE, C, 0, "model.layers.%d.input_layernorm.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "model.layers.%d.input_layernorm.bias", l);
+        static const char *const projections[] = {"q_proj", "k_proj", "v_proj", "dense"};
+        for (int p = 0; p < 4; p++) {
+            plan(t, INIT_NORMAL, C, C, "model.layers.%d.self_attn.%s.weight", l, projections[p]);
+            plan(t, INIT_NORMAL, C, 0, "model.layers.%d.self_attn.%s.bias", l, projections[p]);
+        }
+        plan(t, INIT_NORMAL, F, C, "model.layers.%d.mlp.fc1.weight", l);
+        plan(t, INIT_NORMAL, F, 0, "model.layers.%d.mlp.fc1.bias", l);
+        plan(t, INIT_NORMAL, C, F, "model.layers.%d.mlp.fc2.weight", l);
+        plan(t, INIT_NORMAL, C, 0, "model.layers.%d.mlp.fc2.bias", l);
+    }
+    plan(t, INIT_NORM_SCALE, C, 0, "model.final_layernorm.weight");
+    plan(t, INIT_NORMAL, C, 0, "model.final_layernorm.bias");
+    plan(t, INIT_NORMAL, s->vocab_size, C, "lm_head.weight");
+    plan(t, INIT_NORMAL, s->vocab_size, 0, "lm_head.bias");
+}
+
 static void usage(void) {
-    fprintf(stderr, "usage: make_random_model OUTDIR --shape gpt2-small|gpt2-tiny --dtype f32|f16|bf16 [--seed N]\n");
+    fprintf(stderr, "usage: make_random_model OUTDIR --shape gpt2-small|gpt2-tiny|phi-1_5|phi-tiny --dtype f32|f16|bf16 "
+                    "[--seed N]\n");
 }
 
 int main(int argc, char **argv) {
@@ -172,7 +262,7 @@ int main(int argc, char **argv) {
         usage();
         return 2;
     }
-    const gpt2_shape *s = NULL;
+    const model_shape *s = NULL;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         if (!strcmp(shape_name, shapes[i].name)) s = &shapes[i];
     static const struct {
@@ -193,9 +283,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    /* The tensors in GPT-2's state-dict order; shapes as Hugging Face stores them (Conv1D: (in, out)). */
-    int64_t C = s->n_embd;
-    int n = 2 + 12 * s->n_layer + 2;
+    int n = s->family == FAMILY_GPT2 ? 2 + 12 * s->n_layer + 2 : 1 + 14 * s->n_layer + 4;
     tensor_plan *plans = calloc((size_t)n, sizeof *plans);
     slm_tensor_view *tensors = calloc((size_t)n, sizeof *tensors);
     if (!plans || !tensors) {
@@ -203,24 +291,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     planner t = {plans, tensors, dtype, 0};
-    plan(&t, INIT_NORMAL, s->vocab_size, C, "transformer.wte.weight");
-    plan(&t, INIT_POSITION, s->n_positions, C, "transformer.wpe.weight");
-    for (int l = 0; l < s->n_layer; l++) {
-        plan(&t, INIT_NORM_SCALE, C, 0, "transformer.h.%d.ln_1.weight", l);
-        plan(&t, INIT_NORMAL, C, 0, "transformer.h.%d.ln_1.bias", l);
-        plan(&t, INIT_NORMAL, C, 3 * C, "transformer.h.%d.attn.c_attn.weight", l);
-        plan(&t, INIT_NORMAL, 3 * C, 0, "transformer.h.%d.attn.c_attn.bias", l);
-        plan(&t, INIT_RESIDUAL, C, C, "transformer.h.%d.attn.c_proj.weight", l);
-        plan(&t, INIT_NORMAL, C, 0, "transformer.h.%d.attn.c_proj.bias", l);
-        plan(&t, INIT_NORM_SCALE, C, 0, "transformer.h.%d.ln_2.weight", l);
-        plan(&t, INIT_NORMAL, C, 0, "transformer.h.%d.ln_2.bias", l);
-        plan(&t, INIT_NORMAL, C, 4 * C, "transformer.h.%d.mlp.c_fc.weight", l);
-        plan(&t, INIT_NORMAL, 4 * C, 0, "transformer.h.%d.mlp.c_fc.bias", l);
-        plan(&t, INIT_RESIDUAL, 4 * C, C, "transformer.h.%d.mlp.c_proj.weight", l);
-        plan(&t, INIT_NORMAL, C, 0, "transformer.h.%d.mlp.c_proj.bias", l);
-    }
-    plan(&t, INIT_NORM_SCALE, C, 0, "transformer.ln_f.weight");
-    plan(&t, INIT_NORMAL, C, 0, "transformer.ln_f.bias");
+    if (s->family == FAMILY_GPT2) plan_gpt2(&t, s);
+    else plan_phi(&t, s);
 
     int64_t n_params = 0, largest = 0;
     for (int i = 0; i < n; i++) {
@@ -242,6 +314,8 @@ int main(int argc, char **argv) {
         rc = 1;
     }
     snprintf(path, sizeof path, "%s/config.json", out);
+    int (*write_config)(const char *, const model_shape *, const char *) =
+        s->family == FAMILY_GPT2 ? write_gpt2_config : write_phi_config;
     if (!rc && write_config(path, s, dtype_word) != 0) {
         fprintf(stderr, "make_random_model: %s: cannot write\n", path);
         rc = 1;

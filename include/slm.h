@@ -157,6 +157,17 @@ typedef enum { SLM_OUTPUT_LOGITS = 0, SLM_OUTPUT_HIDDEN } slm_output;
 slm_status slm_session_forward(slm_session *session, const int32_t *ids, size_t n_ids,
                                slm_output output, float *out, slm_error *err);
 
+/* One decode step for n distinct sessions of the same decoder model: session i
+ * takes token ids[i] at its own position (its n_past) and logits (n, n_vocab)
+ * receives each one's next-token logits. The weight matmuls run on all n rows
+ * at once, so the weights are read once per step for every session; embeddings,
+ * rotary positions, the KV store and attention are per row against that
+ * session's own cache. The same logits as n separate slm_session_forward calls
+ * (to float rounding). Uses sessions[0]'s threads; no other call may use any of
+ * these sessions meanwhile. A session without room is SLM_ERR_CONTEXT_FULL. */
+slm_status slm_session_forward_batch(slm_session *const *sessions, const int32_t *ids, int n, float *logits,
+                                     slm_error *err);
+
 /* ---- encoders ------------------------------------------------------------ */
 
 /* A right-padded batch of n_seqs sequences of seq_len tokens. */

@@ -6,12 +6,13 @@
  *     and biases too, rounded by torch) written as f16 / bf16 GGUF, against
  *     transformers' outputs for those weights;
  *   q8_0 / q4_0: the logits stay near the f32 reference (bounds below).
- * Then GGUF files that must be refused: unknown architecture, missing
+ * BERT likewise (its last hidden state). Then GGUF files that must be refused: unknown architecture, missing
  * metadata, missing tensor, wrong shape, a tensor type slm does not run. */
 #define FIXTURE_TMP_TEMPLATE "/tmp/slm_gguf_model_XXXXXX"
 #include "fixture.h"
 #include "formats/gguf.h"
 #include "slm_convert.h"
+#include "slm_eval.h"
 
 static char tmp_dir[64];
 
@@ -57,6 +58,21 @@ static float *prompt_logits(slm_model *m, const int32_t *ids, size_t n) {
         return NULL;
     }
     return out;
+}
+
+struct piece_buffer {
+    char *buf;
+    size_t *used;
+};
+
+static int append_piece(const char *piece, size_t len, void *user_data) {
+    struct piece_buffer *b = user_data;
+    if (*b->used + len < 16383) {
+        memcpy(b->buf + *b->used, piece, len);
+        *b->used += len;
+        b->buf[*b->used] = 0;
+    }
+    return 0;
 }
 
 static int argmax(const float *x, int n) {
@@ -160,6 +176,97 @@ static void check_case(const char *name) {
     check_half(&f, "lm_fp16", "f16", "prompt.fp16_weights_f32_compute.logits", "gen.fp16_weights_f32_compute.tokens");
     check_half(&f, "lm_bf16", "bf16", "prompt.bf16_weights_f32_compute.logits", "gen.bf16_weights_f32_compute.tokens");
     close_fixture(&f);
+}
+
+/* BERT as llama.cpp's "bert" GGUF (the body; llama.cpp has no BERT heads): the
+ * last hidden state of the padded batch against transformers', in f32 and
+ * from the fp16 checkpoint in f16. */
+static void check_bert_weights(const fixture *f, const char *variant, const char *type, const char *output) {
+    slm_model *src = load_fixture_model(f, variant);
+    char label[96];
+    snprintf(label, sizeof label, "%s/%s %s GGUF", f->name, variant, type);
+    slm_model *m = src ? through_gguf(src, type, label) : NULL;
+    slm_session *s = m ? open_session(m, 2) : NULL;
+    if (s) {
+        slm_batch b = fixture_batch(f);
+        float *hidden = encode_output(s, m, &b, SLM_ENCODE_HIDDEN, label);
+        if (hidden) compare_output(f, output, hidden, (size_t)f->n_seqs * f->seq_len, slm_model_get_info(m).d_model, f->mask);
+        free(hidden);
+    }
+    slm_session_free(s);
+    slm_model_free(m);
+    slm_model_free(src);
+}
+
+static void check_bert(void) {
+    fixture f;
+    if (!open_fixture(&f, "bert_tiny")) return;
+    check_bert_weights(&f, "model", "f32", "model.last_hidden_state");
+    check_bert_weights(&f, "model_fp16", "f16", "model.fp16_weights_f32_compute.last_hidden_state");
+    close_fixture(&f);
+}
+
+/* llama2.c's real stories260K through GGUF: f32 gives exactly the original
+ * checkpoint's perplexity and greedy story (llama2.c's published output);
+ * q8_0 stays within 1% of it (the issue's bound), q4_0 within 15%. Rows of
+ * 172 weights (ffn_down's input) do not fill 32-blocks and are f16 there. */
+static double perplexity_of(slm_model *m, const char *text, size_t len) {
+    slm_session *s = open_session(m, 1);
+    slm_perplexity_result r = {0};
+    slm_error err;
+    int ok = s && slm_perplexity(s, text, len, 512, 256, &r, &err) == SLM_OK;
+    CHECK(ok, "perplexity: %s", ok ? "" : err.message);
+    slm_session_free(s);
+    return ok ? r.perplexity : NAN;
+}
+
+static void check_stories(void) {
+    char path[512];
+    slm_error err;
+    slm_model *src = slm_model_load("models/stories260K/stories260K.bin", NULL, &err);
+    CHECK(src != NULL, "stories260K loads: %s", src ? "" : err.message);
+    size_t len = 0;
+    char *text = slm_read_file(test_path(path, sizeof path, "corpora/tinystories_head.txt"), &len, &err);
+    CHECK(text != NULL, "corpus: %s", text ? "" : err.message);
+    if (!src || !text) {
+        slm_model_free(src);
+        free(text);
+        return;
+    }
+    double base = perplexity_of(src, text, len);
+    static const struct {
+        const char *type;
+        double max_rel;
+    } types[] = {{"f32", 1e-6}, {"q8_0", 0.01}, {"q4_0", 0.15}};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        slm_model *m = through_gguf(src, types[i].type, "stories260K");
+        if (!m) continue;
+        double ppl = perplexity_of(m, text, len);
+        double rel = fabs(ppl - base) / base;
+        CHECK(rel <= types[i].max_rel, "stories260K %s GGUF: perplexity %.4f vs %.4f in f32 (%.2f%%, bound %.2f%%)",
+              types[i].type, ppl, base, 100 * rel, 100 * types[i].max_rel);
+        if (!strcmp(types[i].type, "f32")) {
+            /* The tokenizer went through GGUF too: the published greedy story, byte for byte. */
+            char *want = slm_read_file(test_path(path, sizeof path, "stories260K_greedy.txt"), NULL, &err);
+            slm_session *s = open_session(m, 1);
+            char got[16384] = "";
+            size_t used = 0;
+            slm_generate_params gp = slm_generate_default_params();
+            gp.temperature = 0;
+            gp.max_tokens = 256; /* run.c's 256 steps, one token each */
+            struct piece_buffer b = {got, &used};
+            int ok = s && want && slm_generate(s, "", &gp, append_piece, &b, NULL, &err) == SLM_OK;
+            size_t want_len = want ? strlen(want) : 0;
+            while (want_len && want[want_len - 1] == '\n') want_len--; /* the published text ends with a newline */
+            CHECK(ok && used == want_len && !memcmp(want, got, want_len),
+                  "stories260K f32 GGUF: greedy story equals llama2.c's:\n%s", got);
+            slm_session_free(s);
+            free(want);
+        }
+        slm_model_free(m);
+    }
+    free(text);
+    slm_model_free(src);
 }
 
 /* ---- files that must be refused ---- */
@@ -285,12 +392,11 @@ static void check_export_errors(void) {
     }
     slm_model_free(m);
     close_fixture(&f);
-    if (!open_fixture_files(&f, "bert_tiny")) return;
-    m = load_fixture_model(&f, "mlm");
-    if (!m) m = load_fixture_model(&f, "base");
+    if (!open_fixture_files(&f, "distilbert_tiny")) return;
+    m = load_fixture_model(&f, "model");
     if (m) {
-        CHECK(slm_model_save_gguf(m, path, "f32", &err) == SLM_ERR_UNSUPPORTED && strstr(err.message, "bert"),
-              "encoder export refused: %s", err.message);
+        CHECK(slm_model_save_gguf(m, path, "f32", &err) == SLM_ERR_UNSUPPORTED && strstr(err.message, "distilbert"),
+              "an architecture llama.cpp's GGUF has no name for is refused: %s", err.message);
     }
     slm_model_free(m);
     close_fixture(&f);
@@ -302,6 +408,8 @@ int main(void) {
     static const char *const cases[] = {"gpt2_tiny", "gpt2_odd",       "llama_stories_like", "llama_tied_mha",
                                         "llama_untied_gqa_odd", "phi_tiny", "phi_odd"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_case(cases[i]);
+    check_bert();
+    check_stories();
     check_refusals();
     check_export_errors();
     rmdir(tmp_dir);

@@ -119,7 +119,8 @@ static void check_matmul_case(slm_thread_pool *pool3, slm_dtype dtype, slm_layou
 }
 
 static void test_matmul(slm_thread_pool *pool3) {
-    static const int Ts[] = {1, 2, 3, 5, 17, 64, 130};
+    /* 1-4: decode; 5 up: prefill, through the dot tiles (OUT_IN, n_in >= 64) or the packed panels. */
+    static const int Ts[] = {1, 2, 3, 4, 5, 17, 64, 128, 129};
     static const int sizes[][2] = {{1, 1},   {1, 7},    {7, 1},    {7, 26},  {26, 64},  {64, 100},
                                    {100, 7}, {312, 64}, {64, 769}, {769, 26}, {100, 312}};
     static const slm_dtype dtypes[] = {SLM_DTYPE_F32, SLM_DTYPE_F16, SLM_DTYPE_BF16};
@@ -147,6 +148,13 @@ static void test_matmul(slm_thread_pool *pool3) {
     check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 263, 77, 65, 0);
     check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 257, 520, 33, 1);
     check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 400, 40, 20, 1);
+    /* Dot tiles: several k-blocks of 512 with a tail, every dtype, row and column tails. */
+    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 129, 1537, 389, 1);
+    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 17, 1030, 130, 0);
+    check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 131, 1030, 67, 1);
+    /* Around the row limit of the dot tiles (512): both sides, with tails. */
+    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 511, 200, 70, 1);
+    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 513, 200, 70, 0);
 }
 
 static void test_matmul_known_values(void) {
@@ -433,6 +441,46 @@ static void test_norms(void) {
     CHECK(memcmp(inplace, out, sizeof out) == 0, "rmsnorm in place");
 }
 
+/* Every table's layernorm against the scalar table's (slm_layernorm's reference),
+ * on widths with vector tails, rows with a large mean (where a one-pass variance
+ * would cancel), with and without bias, and in place. Both sum in double and
+ * round (x - mean) * rstd once to float, so they agree to a float rounding or
+ * two of the result (the reference may be compiled with a fused multiply-add). */
+static void test_layernorm_paths(void) {
+    static const int widths[] = {1, 7, 16, 31, 128, 312, 384, 769};
+    enum { T = 3, MAX_C = 769 };
+    float *x = malloc(T * MAX_C * sizeof(float)), *w = malloc(MAX_C * sizeof(float));
+    float *b = malloc(MAX_C * sizeof(float)), *ref = malloc(T * MAX_C * sizeof(float));
+    float *got = malloc(T * MAX_C * sizeof(float));
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        int C = widths[wi];
+        for (int i = 0; i < T * C; i++) x[i] = uniform() * (i < C ? 1.0f : 5.0f) + (i >= 2 * C ? 300.0f : 0.0f);
+        for (int c = 0; c < C; c++) {
+            w[c] = 1.0f + 0.5f * uniform();
+            b[c] = uniform();
+        }
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            const float *bias = with_bias ? b : NULL;
+            slm_kernels_scalar.layernorm(ref, x, w, bias, T, C, 1e-12f);
+            for (int ti = 0; ti < n_tables; ti++) {
+                if (!tables[ti]->layernorm) continue;
+                memcpy(got, x, (size_t)T * C * sizeof(float));
+                tables[ti]->layernorm(got, got, w, bias, T, C, 1e-12f); /* in place */
+                double worst = 0;
+                for (int i = 0; i < T * C; i++)
+                    worst = fmax(worst, fabs((double)got[i] - ref[i]) / (fabs((double)ref[i]) + 1e-3));
+                CHECK(worst < 3e-7, "%s layernorm C=%d bias=%d: worst relative difference %g", tables[ti]->name, C,
+                      with_bias, worst);
+            }
+        }
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(ref);
+    free(got);
+}
+
 /* ---- thread pool --------------------------------------------------------- */
 
 typedef struct {
@@ -501,6 +549,7 @@ int main(void) {
     test_softmax();
     test_attention_and_gelu_paths();
     test_norms();
+    test_layernorm_paths();
     test_vector_helpers();
     test_matrix_row();
     test_matmul_known_values();

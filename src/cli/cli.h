@@ -16,6 +16,7 @@ int cli_classify(int argc, char **argv);
 int cli_ner(int argc, char **argv);
 int cli_qa(int argc, char **argv);
 int cli_perplexity(int argc, char **argv);
+int cli_serve(int argc, char **argv);
 int cli_convert(int argc, char **argv);
 int cli_quantize(int argc, char **argv);
 

@@ -35,10 +35,9 @@ static int convert(int argc, char **argv, int require_type) {
     }
     double t0 = cli_now();
     slm_status st = slm_model_save_gguf(model, out, type, &err);
-    slm_model_free(model);
-    if (st) return cli_fail_error(&err);
-    fprintf(stderr, "wrote %s (%s) in %.2f s\n", out, type, cli_now() - t0);
-    return 0;
+    if (!st) fprintf(stderr, "wrote %s (%s) in %.2f s\n", out, type, cli_now() - t0);
+    slm_model_free(model); /* after the message: type may be the model's own dtype name */
+    return st ? cli_fail_error(&err) : 0;
 }
 
 int cli_convert(int argc, char **argv) { return convert(argc, argv, 0); }

@@ -25,6 +25,9 @@ static const char usage[] =
     "  qa       MODEL --question Q --context C [--stride N] [--max-answer-len N] [--max-seq-len N]\n"
     "           (the encoder tasks also take --threads N)\n"
     "  perplexity MODEL FILE [--ctx N] [--stride S] [--threads N]   (FILE '-' reads stdin)\n"
+    "  serve    MODEL... [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel 4] [--ctx N]\n"
+    "           [--threads N] [--queue 64] [--max-body BYTES] [--max-depth 64] [--max-n 8] [--max-tokens 4096]\n"
+    "           (MODEL may be NAME=PATH; an OpenAI-compatible HTTP server, see README \"Server\")\n"
     "  convert  MODEL OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k]\n"
     "  quantize MODEL OUT.gguf --type q8_0|q4_0|q4_k|q6_k|f16|bf16|f32\n"
     "MODEL is a Hugging Face folder, a llama2.c checkpoint, a GGUF file or a tokenizer file.\n"
@@ -145,6 +148,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "ner")) return cli_ner(argc - 2, argv + 2);
     if (!strcmp(cmd, "qa")) return cli_qa(argc - 2, argv + 2);
     if (!strcmp(cmd, "perplexity")) return cli_perplexity(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve")) return cli_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "convert")) return cli_convert(argc - 2, argv + 2);
     if (!strcmp(cmd, "quantize")) return cli_quantize(argc - 2, argv + 2);
     fputs(usage, stderr);

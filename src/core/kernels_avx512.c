@@ -114,6 +114,77 @@ TARGET_AVX512 static void avx512_tile(int mr_used, int ncols, int kc, const floa
     tile_dispatch(mr_used, ncols, kc, A, lda, B, C, ldc, bias, accumulate);
 }
 
+/* ---- prefill: dot-product tiles for OUT_IN weights ------------------------ */
+
+/* 4 rows of x against 4 rows of W: 16 accumulators, each a vector of 16 partial
+ * sums along k, reduced at the end. Per 16 values of k: 8 loads, 16 FMAs. */
+enum { DOT_MR = 4, DOT_NR = 4 };
+
+/* Halves of a and b summed: [a lo + a hi | b lo + b hi], 8 partial sums each. */
+TARGET_AVX512 ALWAYS_INLINE __m512 fold_halves(__m512 a, __m512 b) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+}
+
+/* c = [a 8 | b 8], d = [e 8 | f 8] -> [a 4 | b 4 | e 4 | f 4]. */
+TARGET_AVX512 ALWAYS_INLINE __m512 fold_quarters(__m512 c, __m512 d) {
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c, d, 0x88), _mm512_shuffle_f32x4(c, d, 0xDD));
+}
+
+/* The 16 sums of acc[0..15], transposed: lane 4Q + i = sum of acc[4i + Q].
+ * After the two folds q[i] holds acc[4i + Q] in quarter Q; folding within
+ * 128-bit lanes leaves in quarter Q, lane i, the sum of acc[4i + Q]. */
+TARGET_AVX512 ALWAYS_INLINE __m512 reduce_16(const __m512 acc[16]) {
+    __m512 h[8], q[4];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) h[i] = fold_halves(acc[2 * i], acc[2 * i + 1]);
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) q[i] = fold_quarters(h[2 * i], h[2 * i + 1]);
+    __m512 u0 = _mm512_add_ps(_mm512_unpacklo_ps(q[0], q[1]), _mm512_unpackhi_ps(q[0], q[1]));
+    __m512 u1 = _mm512_add_ps(_mm512_unpacklo_ps(q[2], q[3]), _mm512_unpackhi_ps(q[2], q[3]));
+    return _mm512_add_ps(_mm512_shuffle_ps(u0, u1, 0x44), _mm512_shuffle_ps(u0, u1, 0xEE));
+}
+
+TARGET_AVX512 ALWAYS_INLINE void dot_step(const float *const x[DOT_MR], const float *const w[DOT_NR], int k,
+                                          __mmask16 mask, __m512 acc[16]) {
+    __m512 xv[DOT_MR], wv[DOT_NR];
+#pragma GCC unroll 4
+    for (int i = 0; i < DOT_MR; i++) xv[i] = _mm512_maskz_loadu_ps(mask, x[i] + k);
+#pragma GCC unroll 4
+    for (int j = 0; j < DOT_NR; j++) wv[j] = _mm512_maskz_loadu_ps(mask, w[j] + k);
+#pragma GCC unroll 4
+    for (int i = 0; i < DOT_MR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < DOT_NR; j++) acc[i * DOT_NR + j] = _mm512_fmadd_ps(xv[i], wv[j], acc[i * DOT_NR + j]);
+}
+
+/* Rows past rows_used and columns past ncols repeat the last one and are not stored. */
+TARGET_AVX512 static void avx512_dot_tile(int rows_used, int ncols, int kc, const float *x, size_t ldx,
+                                          const float *w, size_t ldw, float *y, size_t ldy, const float *bias,
+                                          int accumulate) {
+    const float *xr[DOT_MR], *wr[DOT_NR];
+#pragma GCC unroll 4
+    for (int i = 0; i < DOT_MR; i++) xr[i] = x + (size_t)(i < rows_used ? i : rows_used - 1) * ldx;
+#pragma GCC unroll 4
+    for (int j = 0; j < DOT_NR; j++) wr[j] = w + (size_t)(j < ncols ? j : ncols - 1) * ldw;
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= kc; k += 16) dot_step(xr, wr, k, (__mmask16)0xffff, acc);
+    if (k < kc) dot_step(xr, wr, k, tail_mask(kc - k), acc);
+    __m512 sums = reduce_16(acc); /* lane 4j + i: row i, column j */
+    const __mmask8 cols = (__mmask8)((1u << ncols) - 1u);
+    const __m128 b = bias && !accumulate ? _mm_maskz_loadu_ps(cols, bias) : _mm_setzero_ps();
+    for (int i = 0; i < rows_used; i++) {
+        float *yr = y + (size_t)i * ldy;
+        __m512i lanes = _mm512_add_epi32(_mm512_set1_epi32(i), _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                                                                 12, 8, 4, 0));
+        __m128 row = _mm512_castps512_ps128(_mm512_permutexvar_ps(lanes, sums));
+        __m128 base = accumulate ? _mm_maskz_loadu_ps(cols, yr) : b;
+        _mm_mask_storeu_ps(yr, cols, _mm_add_ps(base, row));
+    }
+}
+
 /* ---- decode: IN_OUT ------------------------------------------------------ */
 
 /* Columns of y handled per sweep over k: y stays in L1 while W streams past. */
@@ -469,6 +540,47 @@ TARGET_AVX512 static void avx512_gelu_erf(float *x, size_t n) {
     }
 }
 
+/* LayerNorm of T rows of C, as the scalar reference computes it: mean and
+ * biased variance summed in double (two passes), (x - mean) * rstd in double
+ * rounded to float, then * weight + bias in float. Only the order of the
+ * double sums differs, far below float rounding. */
+TARGET_AVX512 static void avx512_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
+                                           int C, float eps) {
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)C;
+        float *o = out + (size_t)t * (size_t)C;
+        __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+        for (int c = 0; c < C; c += 16) {
+            __m512 v = _mm512_maskz_loadu_ps(tail_mask(C - c), xr + c); /* lanes past C are 0 */
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+        }
+        double mean = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) / C;
+        const __m512d mv = _mm512_set1_pd(mean);
+        __m512d q0 = _mm512_setzero_pd(), q1 = q0;
+        for (int c = 0; c < C; c += 16) {
+            __mmask16 mask = tail_mask(C - c);
+            __m512 v = _mm512_maskz_loadu_ps(mask, xr + c);
+            __m512d d0 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv);
+            __m512d d1 = _mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), mv);
+            q0 = _mm512_mask3_fmadd_pd(d0, d0, q0, (__mmask8)mask);
+            q1 = _mm512_mask3_fmadd_pd(d1, d1, q1, (__mmask8)(mask >> 8));
+        }
+        double var = _mm512_reduce_add_pd(_mm512_add_pd(q0, q1)) / C;
+        const __m512d rstd = _mm512_set1_pd(1.0 / sqrt(var + (double)eps));
+        for (int c = 0; c < C; c += 16) {
+            __mmask16 mask = tail_mask(C - c);
+            __m512 v = _mm512_maskz_loadu_ps(mask, xr + c);
+            __m256 n0 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(v)), mv), rstd));
+            __m256 n1 = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_sub_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)), mv), rstd));
+            __m512 normed = _mm512_insertf32x8(_mm512_castps256_ps512(n0), n1, 1);
+            __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + c) : _mm512_setzero_ps();
+            __m512 y = _mm512_add_ps(_mm512_mul_ps(normed, _mm512_maskz_loadu_ps(mask, weight + c)), b);
+            _mm512_mask_storeu_ps(o + c, mask, y);
+        }
+    }
+}
+
 /* One query: scores by dot products (4 keys at a time), a vectorised softmax,
  * then the weighted sum of value rows kept in registers 128 floats at a time. */
 TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride,
@@ -538,9 +650,13 @@ const slm_kernels_table slm_kernels_avx512 = {
     .gelu_erf = avx512_gelu_erf,
     .softmax = avx512_softmax,
     .attend = avx512_attend,
+    .layernorm = avx512_layernorm,
     .mr = MR,
     .nr = NR,
     .tile = avx512_tile,
+    .dot_mr = DOT_MR,
+    .dot_nr = DOT_NR,
+    .dot_tile = avx512_dot_tile,
     .decode_in_out = avx512_decode_in_out,
     .decode_out_in = avx512_decode_out_in,
     .convert = avx512_convert,

@@ -48,6 +48,15 @@ typedef struct {
     void (*axpy)(float *y, float a, const float *x, int n);
     void (*add)(float *y, const float *x, size_t n);
 
+    /* Optional: prefill of an OUT_IN W without transposing it. One tile of y (rows_used <= dot_mr,
+     * ncols <= dot_nr; row stride ldy):
+     *   y[i][j] = (accumulate ? y[i][j] : bias[j] or 0) + x[i] (kc; row stride ldx) . w[j] (kc; row stride ldw)
+     * dot products of k-contiguous rows, so W's rows are only copied (and converted to f32), never
+     * transposed. NULL: OUT_IN weights are packed into panels for the tile above. */
+    int dot_mr, dot_nr;
+    void (*dot_tile)(int rows_used, int ncols, int kc, const float *x, size_t ldx, const float *w, size_t ldw,
+                     float *y, size_t ldy, const float *bias, int accumulate);
+
     /* Optional (NULL: kernels.c uses its scalar version). */
     /* packed (kc, nr) = rows [np, np + ncols) of an OUT_IN W, k in [kb, kb + kc), transposed
      * to f32; columns past ncols are zero. */
@@ -58,6 +67,9 @@ typedef struct {
     void (*gelu_erf)(float *x, size_t n);
     /* In place, n values: GPT-2's gelu_new. */
     void (*gelu_tanh)(float *x, size_t n);
+    /* out (T, C) = LayerNorm of x (T, C) * weight + bias (bias may be NULL); out may alias x.
+     * The scalar table's is slm_layernorm's reference. */
+    void (*layernorm)(float *out, const float *x, const float *weight, const float *bias, int T, int C, float eps);
     /* One query against n_keys cached keys/values (rows of `stride` floats, head_dim used):
      * scores (n_keys) = softmax(q . k_j * scale); out (head_dim) = sum_j scores_j v_j. */
     void (*attend)(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,

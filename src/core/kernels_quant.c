@@ -9,7 +9,6 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/kernels_quant.h"
 #include "core/quant.h"
@@ -33,19 +32,6 @@ typedef struct {
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
-/*WIP-QUANT-API: interim shims over slm_quant_matvec until quant.h has the rows API */
-static size_t slm_quant_act_bytes_wip(slm_quant_type type, int n_in) { (void)type; return (size_t)n_in * sizeof(float); }
-static void slm_quant_activations_wip(slm_quant_type type, const float *x, int n_in, void *act) {
-    (void)type;
-    memcpy(act, x, (size_t)n_in * sizeof(float));
-}
-static void slm_quant_rows_wip(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act, float *y) {
-    size_t rb = slm_quant_row_bytes(type, (size_t)n_in);
-    slm_quant_matvec(type, (const uint8_t *)W + (size_t)r0 * rb, n_in, r1 - r0, act, y + r0);
-}
-#define slm_quant_act_bytes slm_quant_act_bytes_wip
-#define slm_quant_activations slm_quant_activations_wip
-#define slm_quant_rows slm_quant_rows_wip
 
 static void quant_task(void *ctx, int task, int n_tasks) {
     const quant_job *job = ctx;

@@ -1,9 +1,8 @@
-/* quant.c — Q8_0 and Q4_0 weight blocks (ggml's byte layouts): quantize,
- * dequantize, the scalar reference dot, and the fast decode matvec that
- * quantizes the activations to 8 bits once and takes integer dot products.
- *
- * Every access to a weight block goes through bytes and memcpy: rows mapped
- * from a GGUF file need not be 2-byte aligned, and a block is 34 or 18 bytes. */
+/* quant.c — block-quantized rows (quant.h): sizes, the scalar reference dot,
+ * the 8-bit activations the fast path dots against, and the choice of the
+ * fastest row kernel for this CPU. Blocks are (de)quantized in quant_blocks.c;
+ * the row kernels are quant_scalar.c, quant_avx2.c and quant_avx512.c, all
+ * reading the activation layout described in quant_impl.h. */
 #include "core/quant.h"
 
 #include <math.h>
@@ -11,298 +10,167 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/tensor.h"
+#include "core/quant_impl.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-#define QUANT_X86 1
+#if QUANT_X86
 #include <cpuid.h>
-#include <immintrin.h>
-#else
-#define QUANT_X86 0
 #endif
 
-#define Q8_0_BYTES (2 + SLM_QUANT_BLOCK)     /* f16 d, int8 q[32] */
-#define Q4_0_BYTES (2 + SLM_QUANT_BLOCK / 2) /* f16 d, 16 bytes of nibbles */
+size_t slm_quant_block_elements(slm_quant_type type) {
+    switch (type) {
+    case SLM_QUANT_Q4_0:
+    case SLM_QUANT_Q8_0: return QK;
+    case SLM_QUANT_Q4_K:
+    case SLM_QUANT_Q6_K: return QK_K;
+    }
+    return 0;
+}
 
 size_t slm_quant_block_bytes(slm_quant_type type) {
     switch (type) {
-    case SLM_QUANT_Q8_0: return Q8_0_BYTES;
     case SLM_QUANT_Q4_0: return Q4_0_BYTES;
+    case SLM_QUANT_Q8_0: return Q8_0_BYTES;
+    case SLM_QUANT_Q4_K: return Q4_K_BYTES;
+    case SLM_QUANT_Q6_K: return Q6_K_BYTES;
     }
     return 0;
 }
 
 size_t slm_quant_row_bytes(slm_quant_type type, size_t n) {
-    if (n % SLM_QUANT_BLOCK) return 0;
-    return n / SLM_QUANT_BLOCK * slm_quant_block_bytes(type);
+    size_t per = slm_quant_block_elements(type);
+    if (!per || n % per) return 0;
+    return n / per * slm_quant_block_bytes(type);
 }
 
 const char *slm_quant_type_name(slm_quant_type type) {
     switch (type) {
-    case SLM_QUANT_Q8_0: return "q8_0";
     case SLM_QUANT_Q4_0: return "q4_0";
+    case SLM_QUANT_Q8_0: return "q8_0";
+    case SLM_QUANT_Q4_K: return "q4_k";
+    case SLM_QUANT_Q6_K: return "q6_k";
     }
     return "?";
-}
-
-static float block_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, sizeof h);
-    return slm_f16_to_f32(h);
-}
-
-static void set_block_scale(uint8_t *block, float d) {
-    uint16_t h = slm_f32_to_f16(d);
-    memcpy(block, &h, sizeof h);
-}
-
-/* ---- quantize / dequantize (ggml's reference rounding) ------------------ */
-
-/* d = amax / 127, q = round(x / d) (half away from zero), computed as x * (1/d) in f32. */
-static void quantize_block_q8_0(const float *x, uint8_t *block) {
-    float amax = 0.0f;
-    for (int i = 0; i < SLM_QUANT_BLOCK; i++) amax = fmaxf(amax, fabsf(x[i]));
-    float d = amax / 127.0f;
-    float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
-    set_block_scale(block, d);
-    for (int i = 0; i < SLM_QUANT_BLOCK; i++) block[2 + i] = (uint8_t)(int8_t)roundf(x[i] * inv_d);
-}
-
-/* d = max / -8 where max is the value (with its sign) of largest magnitude, so
- * that value lands exactly on q - 8 = -8 and the 16 levels -8..7 are used in full;
- * q = min(15, trunc(x / d + 8.5)). x / d lies in [-8, 8], so the cast is in range. */
-static void quantize_block_q4_0(const float *x, uint8_t *block) {
-    float amax = 0.0f, max = 0.0f;
-    for (int i = 0; i < SLM_QUANT_BLOCK; i++)
-        if (amax < fabsf(x[i])) {
-            amax = fabsf(x[i]);
-            max = x[i];
-        }
-    float d = max / -8.0f;
-    float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
-    set_block_scale(block, d);
-    const int half = SLM_QUANT_BLOCK / 2;
-    for (int j = 0; j < half; j++) {
-        int lo = (int)(x[j] * inv_d + 8.5f), hi = (int)(x[j + half] * inv_d + 8.5f);
-        if (lo > 15) lo = 15;
-        if (hi > 15) hi = 15;
-        block[2 + j] = (uint8_t)(lo | (hi << 4));
-    }
-}
-
-/* w (32) = the weights of one block as integers: d * w[i] is the weight. */
-static float block_integers(slm_quant_type type, const uint8_t *block, int8_t *w) {
-    if (type == SLM_QUANT_Q8_0) {
-        memcpy(w, block + 2, SLM_QUANT_BLOCK);
-    } else {
-        for (int j = 0; j < SLM_QUANT_BLOCK / 2; j++) {
-            w[j] = (int8_t)((block[2 + j] & 0x0F) - 8);
-            w[j + SLM_QUANT_BLOCK / 2] = (int8_t)((block[2 + j] >> 4) - 8);
-        }
-    }
-    return block_scale(block);
-}
-
-int slm_quantize_row(slm_quant_type type, const float *x, void *out, size_t n) {
-    size_t block_bytes = slm_quant_block_bytes(type);
-    if (!block_bytes || n % SLM_QUANT_BLOCK) return -1;
-    uint8_t *block = out;
-    for (size_t b = 0; b < n / SLM_QUANT_BLOCK; b++, block += block_bytes) {
-        if (type == SLM_QUANT_Q8_0)
-            quantize_block_q8_0(x + b * SLM_QUANT_BLOCK, block);
-        else
-            quantize_block_q4_0(x + b * SLM_QUANT_BLOCK, block);
-    }
-    return 0;
-}
-
-int slm_dequantize_row(slm_quant_type type, const void *in, float *out, size_t n) {
-    size_t block_bytes = slm_quant_block_bytes(type);
-    if (!block_bytes || n % SLM_QUANT_BLOCK) return -1;
-    const uint8_t *block = in;
-    int8_t w[SLM_QUANT_BLOCK];
-    for (size_t b = 0; b < n / SLM_QUANT_BLOCK; b++, block += block_bytes) {
-        float d = block_integers(type, block, w);
-        for (int i = 0; i < SLM_QUANT_BLOCK; i++) out[b * SLM_QUANT_BLOCK + i] = d * (float)w[i];
-    }
-    return 0;
 }
 
 /* ---- the scalar reference ----------------------------------------------- */
 
 float slm_quant_dot(slm_quant_type type, const void *w_row, const float *x, size_t n) {
-    size_t block_bytes = slm_quant_block_bytes(type);
-    if (!block_bytes || n % SLM_QUANT_BLOCK) return NAN;
+    size_t block_bytes = slm_quant_block_bytes(type), per = slm_quant_block_elements(type);
+    if (!block_bytes || n % per) return NAN;
     const uint8_t *block = w_row;
-    int8_t w[SLM_QUANT_BLOCK];
-    float sum = 0.0f;
-    for (size_t b = 0; b < n / SLM_QUANT_BLOCK; b++, block += block_bytes) {
-        float d = block_integers(type, block, w);
+    float w[QK_K], sum = 0.0f;
+    for (size_t b = 0; b < n / per; b++, block += block_bytes, x += per) {
+        slm_dequantize_row(type, block, w, per);
         float block_sum = 0.0f;
-        for (int i = 0; i < SLM_QUANT_BLOCK; i++) block_sum += (float)w[i] * x[b * SLM_QUANT_BLOCK + i];
-        sum += d * block_sum;
+        for (size_t i = 0; i < per; i++) block_sum += w[i] * x[i];
+        sum += block_sum;
     }
     return sum;
 }
 
 static int shape_ok(slm_quant_type type, int n_in, int n_out) {
-    return slm_quant_block_bytes(type) && n_in > 0 && n_in % SLM_QUANT_BLOCK == 0 && n_out >= 0;
+    size_t per = slm_quant_block_elements(type);
+    return per && n_in > 0 && (size_t)n_in % per == 0 && n_out >= 0;
 }
 
-int slm_quant_matvec_reference(slm_quant_type type, const void *W, int n_in, int n_out, const float *x,
-                               float *y) {
+int slm_quant_matvec_reference(slm_quant_type type, const void *W, int n_in, int n_out, const float *x, float *y) {
     if (!shape_ok(type, n_in, n_out)) return -1;
     size_t row_bytes = slm_quant_row_bytes(type, (size_t)n_in);
-    for (int r = 0; r < n_out; r++) y[r] = slm_quant_dot(type, (const uint8_t *)W + (size_t)r * row_bytes, x, (size_t)n_in);
+    for (int r = 0; r < n_out; r++)
+        y[r] = slm_quant_dot(type, (const uint8_t *)W + (size_t)r * row_bytes, x, (size_t)n_in);
     return 0;
 }
 
-/* ---- the fast path: 8-bit activations, integer dot products ------------- */
+/* ---- activations ---------------------------------------------------------- */
 
-/* One block of x: x[i] ~= d * q[i], d = amax / 127 in f32 (ggml's Q8 activations keep
- * d in f16; f32 here removes that rounding from the error at no cost). */
-typedef struct {
-    float d;
-    int8_t q[SLM_QUANT_BLOCK];
-} q8_activations;
-
-/* The weights (n_out rows of row_bytes, nb blocks each) and the quantized x (nb blocks). */
-typedef struct {
-    slm_quant_type type;
-    const uint8_t *W;
-    size_t row_bytes;
-    int nb, n_out;
-    const q8_activations *xq;
-    float *y;
-} quant_matvec_problem;
-
-/* Rounded as the Q8_0 weight quantizer rounds, so |x - d q| <= d / 2 per element. */
-static void quantize_activations(const float *x, q8_activations *xq, int nb) {
-    for (int b = 0; b < nb; b++, x += SLM_QUANT_BLOCK) {
-        float amax = 0.0f;
-        for (int i = 0; i < SLM_QUANT_BLOCK; i++) amax = fmaxf(amax, fabsf(x[i]));
-        float d = amax / 127.0f;
-        float inv_d = d != 0.0f ? 1.0f / d : 0.0f;
-        xq[b].d = d;
-        for (int i = 0; i < SLM_QUANT_BLOCK; i++) xq[b].q[i] = (int8_t)roundf(x[i] * inv_d);
+size_t slm_quant_act_bytes(slm_quant_type type, int n_in) {
+    if (!shape_ok(type, n_in, 0)) return 0;
+    size_t groups = ((size_t)n_in / QK + ACT_GROUP_BLOCKS - 1) / ACT_GROUP_BLOCKS;
+    switch (type) {
+    case SLM_QUANT_Q4_0: return groups * ACT_Q4_0_RECORD;
+    case SLM_QUANT_Q8_0: return groups * ACT_Q8_0_RECORD;
+    case SLM_QUANT_Q4_K:
+    case SLM_QUANT_Q6_K: return (size_t)n_in / QK_K * ACT_K_RECORD;
     }
+    return 0;
 }
 
-/* Plain C: exact integer sums per block, then f32 sum of scale * integer sum. */
-static void matvec_scalar(const quant_matvec_problem *p) {
-    int8_t w[SLM_QUANT_BLOCK];
-    for (int r = 0; r < p->n_out; r++) {
-        const uint8_t *block = p->W + (size_t)r * p->row_bytes;
-        size_t block_bytes = slm_quant_block_bytes(p->type);
-        float sum = 0.0f;
-        for (int b = 0; b < p->nb; b++, block += block_bytes) {
-            float d = block_integers(p->type, block, w);
-            int32_t isum = 0;
-            for (int i = 0; i < SLM_QUANT_BLOCK; i++) isum += (int32_t)w[i] * p->xq[b].q[i];
-            sum += d * p->xq[b].d * (float)isum;
+/* q (n) = round(x / d) with d = amax / 127 (returned), rounded half away from zero
+ * as the Q8_0 weight quantizer rounds, so |x - d q| <= d / 2 per element. */
+static float quantize_block_8bit(const float *x, int8_t *q, int n) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    float d = amax / 127.0f, inv_d = d != 0.0f ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; i++) q[i] = (int8_t)roundf(x[i] * inv_d);
+    return d;
+}
+
+static void store_i32(uint8_t *p, int32_t v) { memcpy(p, &v, sizeof v); }
+static void store_f32(uint8_t *p, float v) { memcpy(p, &v, sizeof v); }
+
+/* One Q4_0 / Q8_0 record from the blocks of x (n_blocks <= 4); see quant_impl.h. */
+static void act_group(slm_quant_type type, const float *x, int n_blocks, uint8_t *rec) {
+    int8_t q[ACT_GROUP_BLOCKS * QK] = {0};
+    float dx[ACT_GROUP_BLOCKS] = {0};
+    for (int k = 0; k < n_blocks; k++) dx[k] = quantize_block_8bit(x + QK * k, q + QK * k, QK);
+    memset(rec, 0, type == SLM_QUANT_Q4_0 ? ACT_Q4_0_RECORD : ACT_Q8_0_RECORD);
+    int8_t *out = (int8_t *)rec;
+    if (type == SLM_QUANT_Q8_0) {
+        memcpy(out, q, sizeof q);
+        for (int l = 0; l < 32; l++) {
+            store_i32(rec + ACT_Q8_0_CORR + 4 * l,
+                      -128 * (out[4 * l] + out[4 * l + 1] + out[4 * l + 2] + out[4 * l + 3]));
+            store_f32(rec + ACT_Q8_0_DX + 4 * l, dx[l / 8]);
         }
-        p->y[r] = sum;
+        return;
+    }
+    for (int k = 0; k < ACT_GROUP_BLOCKS; k++) {
+        memcpy(out + 16 * k, q + QK * k, 16);
+        memcpy(out + 64 + 16 * k, q + QK * k + 16, 16);
+    }
+    for (int l = 0; l < 16; l++) {
+        int32_t sum = 0;
+        for (int i = 0; i < 4; i++) sum += out[4 * l + i] + out[64 + 4 * l + i];
+        store_i32(rec + ACT_Q4_0_CORR + 4 * l, -8 * sum);
+        store_f32(rec + ACT_Q4_0_DX + 4 * l, dx[l / 4]);
     }
 }
+
+/* One k-quant record from 256 inputs. */
+static void act_super_block(slm_quant_type type, const float *x, uint8_t *rec) {
+    int8_t q[QK_K];
+    float dx = quantize_block_8bit(x, q, QK_K);
+    memset(rec, 0, ACT_K_RECORD);
+    int16_t bsum[16] = {0};
+    if (type == SLM_QUANT_Q6_K) {
+        memcpy(rec, q, QK_K);
+        for (int i = 0; i < QK_K; i++) bsum[i / 16] = (int16_t)(bsum[i / 16] + q[i]);
+    } else {
+        for (int s = 0; s < 8; s++) memcpy(rec + quant_q4_K_act_offset(s), q + 32 * s, 32);
+        for (int i = 0; i < QK_K; i++) bsum[i / 32] = (int16_t)(bsum[i / 32] + q[i]);
+    }
+    memcpy(rec + ACT_K_BSUM, bsum, sizeof bsum);
+    store_f32(rec + ACT_K_DX, dx);
+}
+
+int slm_quant_activations(slm_quant_type type, const float *x, int n_in, void *act) {
+    if (!slm_quant_act_bytes(type, n_in)) return -1;
+    uint8_t *rec = act;
+    if (type == SLM_QUANT_Q4_K || type == SLM_QUANT_Q6_K) {
+        for (int i = 0; i < n_in; i += QK_K, rec += ACT_K_RECORD) act_super_block(type, x + i, rec);
+        return 0;
+    }
+    int nb = n_in / QK, record = type == SLM_QUANT_Q4_0 ? ACT_Q4_0_RECORD : ACT_Q8_0_RECORD;
+    for (int b = 0; b < nb; b += ACT_GROUP_BLOCKS, rec += record) {
+        int n_blocks = nb - b < ACT_GROUP_BLOCKS ? nb - b : ACT_GROUP_BLOCKS;
+        act_group(type, x + (size_t)b * QK, n_blocks, rec);
+    }
+    return 0;
+}
+
+/* ---- which kernel --------------------------------------------------------- */
 
 #if QUANT_X86
-/* Helpers shared by both vector paths (inlined into each). */
-#define QUANT_AVX2 "avx2,fma,f16c"
-#define QUANT_AVX512 "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
-
-/* The 32 weights of a block as signed int8 (Q4_0: nibble - 8, element order restored). */
-static inline __attribute__((always_inline, target(QUANT_AVX2))) __m256i
-load_block_integers(slm_quant_type type, const uint8_t *block) {
-    if (type == SLM_QUANT_Q8_0) return _mm256_loadu_si256((const __m256i *)(const void *)(block + 2));
-    __m128i packed = _mm_loadu_si128((const __m128i *)(const void *)(block + 2));
-    __m128i low = _mm_and_si128(packed, _mm_set1_epi8(0x0F));
-    __m128i high = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F));
-    return _mm256_sub_epi8(_mm256_set_m128i(high, low), _mm256_set1_epi8(8));
-}
-
-static inline __attribute__((always_inline, target(QUANT_AVX2))) float load_scale(const uint8_t *block) {
-    uint16_t h;
-    memcpy(&h, block, sizeof h);
-    return _cvtsh_ss(h);
-}
-
-static inline __attribute__((always_inline, target(QUANT_AVX2))) float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-/* Signed x signed int8 products go through the unsigned x signed instructions as
- * |w| * (x with w's sign); |w| <= 128 and |x| <= 127, so the AVX2 pair sums
- * (<= 2 * 128 * 127 = 32512) never saturate int16. */
-
-/* rows (<= 4) rows from row r0: 8 int32 partial sums per block, scaled and summed in f32. */
-static inline __attribute__((always_inline, target(QUANT_AVX2))) void
-avx2_rows(const quant_matvec_problem *p, slm_quant_type type, int r0, int rows) {
-    size_t block_bytes = type == SLM_QUANT_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int b = 0; b < p->nb; b++) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)p->xq[b].q);
-        for (int k = 0; k < rows; k++) {
-            const uint8_t *block = p->W + (size_t)(r0 + k) * p->row_bytes + (size_t)b * block_bytes;
-            __m256i w = load_block_integers(type, block);
-            __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
-            __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones));
-            acc[k] = _mm256_fmadd_ps(sums, _mm256_set1_ps(load_scale(block) * p->xq[b].d), acc[k]);
-        }
-    }
-    for (int k = 0; k < rows; k++) p->y[r0 + k] = hsum256(acc[k]);
-}
-
-static inline __attribute__((always_inline, target(QUANT_AVX2))) void avx2_all(const quant_matvec_problem *p,
-                                                                               slm_quant_type type) {
-    int r = 0;
-    for (; r + 4 <= p->n_out; r += 4) avx2_rows(p, type, r, 4);
-    for (; r < p->n_out; r++) avx2_rows(p, type, r, 1);
-}
-
-__attribute__((target(QUANT_AVX2))) static void matvec_avx2(const quant_matvec_problem *p) {
-    if (p->type == SLM_QUANT_Q8_0)
-        avx2_all(p, SLM_QUANT_Q8_0);
-    else
-        avx2_all(p, SLM_QUANT_Q4_0);
-}
-
-/* As avx2_rows, with one VNNI dpbusd doing the multiply and the two adds. */
-static inline __attribute__((always_inline, target(QUANT_AVX512))) void
-avx512_rows(const quant_matvec_problem *p, slm_quant_type type, int r0, int rows) {
-    size_t block_bytes = type == SLM_QUANT_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int b = 0; b < p->nb; b++) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(const void *)p->xq[b].q);
-        for (int k = 0; k < rows; k++) {
-            const uint8_t *block = p->W + (size_t)(r0 + k) * p->row_bytes + (size_t)b * block_bytes;
-            __m256i w = load_block_integers(type, block);
-            __m256i isums =
-                _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(xq, w));
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isums), _mm256_set1_ps(load_scale(block) * p->xq[b].d),
-                                     acc[k]);
-        }
-    }
-    for (int k = 0; k < rows; k++) p->y[r0 + k] = hsum256(acc[k]);
-}
-
-static inline __attribute__((always_inline, target(QUANT_AVX512))) void
-avx512_all(const quant_matvec_problem *p, slm_quant_type type) {
-    int r = 0;
-    for (; r + 4 <= p->n_out; r += 4) avx512_rows(p, type, r, 4);
-    for (; r < p->n_out; r++) avx512_rows(p, type, r, 1);
-}
-
-__attribute__((target(QUANT_AVX512))) static void matvec_avx512(const quant_matvec_problem *p) {
-    if (p->type == SLM_QUANT_Q8_0)
-        avx512_all(p, SLM_QUANT_Q8_0);
-    else
-        avx512_all(p, SLM_QUANT_Q4_0);
-}
-
 /* F16C from CPUID leaf 1 (ECX bit 29), asked once: CPUID traps to the hypervisor in a VM. */
 static int cpu_has_f16c(void) {
     static atomic_int known = -1;
@@ -318,43 +186,95 @@ static int cpu_has_f16c(void) {
 
 static int cpu_runs(const char *isa) {
 #if QUANT_X86
+    int avx2 = cpu_has_f16c() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (strcmp(isa, "avx512") == 0)
-        return cpu_has_f16c() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    if (strcmp(isa, "avx2") == 0)
-        return cpu_has_f16c() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("avx512vbmi");
+    if (strcmp(isa, "avx2") == 0) return avx2;
 #endif
     return strcmp(isa, "scalar") == 0;
 }
 
-const char *slm_quant_isa(void) {
-    static const char *const order[] = {"avx512", "avx2", "scalar"};
-    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-        if (cpu_runs(order[i])) return order[i];
-    return "scalar";
+typedef int (*rows_kernel)(slm_quant_type type, const quant_rows_job *job);
+
+static rows_kernel kernel_for(const char *isa) {
+#if QUANT_X86
+    if (strcmp(isa, "avx512") == 0) return quant_rows_avx512;
+    if (strcmp(isa, "avx2") == 0) return quant_rows_avx2;
+#endif
+    (void)isa;
+    return quant_rows_scalar;
 }
 
-/* Quantized x lives on the stack up to this many blocks (8192 inputs, ~9 KiB). */
-#define STACK_BLOCKS 256
+static const char *const isa_order[] = {"avx512", "avx2", "scalar"};
 
-int slm_quant_matvec_with(const char *isa, slm_quant_type type, const void *W, int n_in, int n_out,
-                          const float *x, float *y) {
-    if (!shape_ok(type, n_in, n_out) || !isa || !cpu_runs(isa)) return -1;
-    void (*kernel)(const quant_matvec_problem *) = matvec_scalar;
+/* The index in isa_order of the best ISA here, found once (a read-once feature cache). */
+static int best_isa(void) {
+    static atomic_int known = -1;
+    int best = atomic_load_explicit(&known, memory_order_relaxed);
+    if (best < 0) {
+        best = 2;
+        for (int i = 0; i < 2 && best == 2; i++)
+            if (cpu_runs(isa_order[i])) best = i;
+        atomic_store_explicit(&known, best, memory_order_relaxed);
+    }
+    return best;
+}
+
+const char *slm_quant_isa(void) { return isa_order[best_isa()]; }
+
+static int rows_args_ok(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act, const float *y) {
+    return shape_ok(type, n_in, 0) && 0 <= r0 && r0 <= r1 && (r0 == r1 || (W && act && y));
+}
+
+static int run_rows(rows_kernel kernel, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
+                    float *y) {
+    quant_rows_job job = {W, slm_quant_row_bytes(type, (size_t)n_in), n_in, r0, r1, act, y};
+    return r0 == r1 ? 0 : kernel(type, &job);
+}
+
+void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act, float *y) {
+    if (!rows_args_ok(type, W, n_in, r0, r1, act, y)) {
+        if (y && 0 <= r0 && r0 <= r1)
+            for (int r = r0; r < r1; r++) y[r] = NAN;
+        return;
+    }
+    static const rows_kernel kernels[] = {
 #if QUANT_X86
-    if (strcmp(isa, "avx512") == 0) kernel = matvec_avx512;
-    if (strcmp(isa, "avx2") == 0) kernel = matvec_avx2;
+        quant_rows_avx512,
+        quant_rows_avx2,
+#else
+        quant_rows_scalar,
+        quant_rows_scalar,
 #endif
-    int nb = n_in / SLM_QUANT_BLOCK;
-    q8_activations stack_xq[STACK_BLOCKS];
-    q8_activations *xq = nb <= STACK_BLOCKS ? stack_xq : malloc((size_t)nb * sizeof *xq);
-    if (!xq) return -1;
-    quantize_activations(x, xq, nb);
-    quant_matvec_problem p = {type, W, slm_quant_row_bytes(type, (size_t)n_in), nb, n_out, xq, y};
-    kernel(&p);
-    if (xq != stack_xq) free(xq);
-    return 0;
+        quant_rows_scalar
+    };
+    run_rows(kernels[best_isa()], type, W, n_in, r0, r1, act, y);
+}
+
+int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
+                        float *y) {
+    if (!isa || !cpu_runs(isa) || !rows_args_ok(type, W, n_in, r0, r1, act, y)) return -1;
+    return run_rows(kernel_for(isa), type, W, n_in, r0, r1, act, y);
+}
+
+/* ---- matvec: activations + rows ------------------------------------------- */
+
+/* Activations live on the stack up to this many bytes (8192 inputs of Q8_0). */
+#define STACK_ACT_BYTES (8192 / 128 * ACT_Q8_0_RECORD)
+
+int slm_quant_matvec_with(const char *isa, slm_quant_type type, const void *W, int n_in, int n_out, const float *x,
+                          float *y) {
+    if (!shape_ok(type, n_in, n_out) || !isa || !cpu_runs(isa)) return -1;
+    size_t act_bytes = slm_quant_act_bytes(type, n_in);
+    _Alignas(64) uint8_t stack_act[STACK_ACT_BYTES];
+    uint8_t *act = act_bytes <= sizeof stack_act ? stack_act : malloc(act_bytes);
+    if (!act) return -1;
+    slm_quant_activations(type, x, n_in, act);
+    int rc = run_rows(kernel_for(isa), type, W, n_in, 0, n_out, act, y);
+    if (act != stack_act) free(act);
+    return rc;
 }
 
 int slm_quant_matvec(slm_quant_type type, const void *W, int n_in, int n_out, const float *x, float *y) {

@@ -43,13 +43,28 @@ void slm_scratch_free(slm_scratch *s) {
     memset(s, 0, sizeof *s);
 }
 
-static void embed(const slm_model *m, float *x, const int32_t *ids, int T, int pos0) {
+/* Where the rows of one pass sit. A prompt or a single decode step is one
+ * sequence at positions pos0, pos0+1, ... with one cache; a batched decode
+ * step (slm_decoder_forward_rows) has one row per sequence, row t at position
+ * row_pos[t] of its own cache row_kv[t]. Only rotary embeddings, the KV store
+ * and attention look at positions; everything else works on all rows at once. */
+typedef struct {
+    const slm_kv_layer *kv;            /* one sequence: its cache (n_layers entries) */
+    int pos0;
+    const slm_kv_layer *const *row_kv; /* per row: that sequence's cache, or NULL for one sequence */
+    const int *row_pos;                /* per row: its position */
+    int n_ctx;                         /* scores per attention task in s->att_scratch */
+} rows_place;
+
+static int row_position(const rows_place *p, int t) { return p->row_kv ? p->row_pos[t] : p->pos0 + t; }
+
+static void embed(const slm_model *m, float *x, const int32_t *ids, int T, const rows_place *p) {
     int d = m->d_model;
     for (int t = 0; t < T; t++) {
         slm_matrix_row(&m->tok_embed, ids[t], x + (size_t)t * d);
         if (m->pos_embed.data) {
             float pos_row[d];
-            slm_matrix_row(&m->pos_embed, pos0 + t, pos_row);
+            slm_matrix_row(&m->pos_embed, row_position(p, t), pos_row);
             slm_add(x + (size_t)t * d, pos_row, d);
         }
     }
@@ -77,18 +92,34 @@ static void project_qkv(const slm_model *m, const slm_block *b, slm_thread_pool 
     }
 }
 
-/* Attention of the normed rows s->xn (T, d_model) into s->att (T, n_heads*head_dim), storing K/V. */
-static void attend(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
-                   const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
+/* Rotary embedding, KV store and attention of T rows of s->qkv that are one
+ * sequence at pos0.. with cache kv; out (T, n_heads*head_dim). */
+static void attend_sequence(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
+                            const slm_kv_layer *kv, int n_ctx, float *qkv, float *out, int T, int pos0) {
     int qw = q_dim(m), kw = kv_dim(m), width = qw + 2 * kw;
-    project_qkv(m, b, pool, s->qkv, s->qkv_split, s->xn, T);
     if (m->use_rope) {
-        slm_rope_apply(&m->rope, s->qkv, T, width, m->n_heads, m->head_dim, pos0);
-        slm_rope_apply(&m->rope, s->qkv + qw, T, width, m->n_kv_heads, m->head_dim, pos0);
+        slm_rope_apply(&m->rope, qkv, T, width, m->n_heads, m->head_dim, pos0);
+        slm_rope_apply(&m->rope, qkv + qw, T, width, m->n_kv_heads, m->head_dim, pos0);
     }
-    slm_kv_store(kv, kw, s->qkv + qw, s->qkv + qw + kw, width, T, pos0);
+    slm_kv_store(kv, kw, qkv + qw, qkv + qw + kw, width, T, pos0);
     slm_attention_shape shape = {m->n_heads, m->n_kv_heads, m->head_dim, kw, b->attn_scale};
-    slm_attention(pool, &shape, kv, s->qkv, width, T, pos0, s->att, s->att_scratch, n_ctx);
+    slm_attention(pool, &shape, kv, qkv, width, T, pos0, out, s->att_scratch, n_ctx);
+}
+
+/* Attention of the normed rows s->xn (T, d_model) into s->att (T, n_heads*head_dim), storing K/V.
+ * The projections run on all rows together; a batched step then attends row by row, each
+ * row against its own sequence's cache of layer l. */
+static void attend(const slm_model *m, const slm_block *b, int l, slm_thread_pool *pool, slm_scratch *s,
+                   const rows_place *p, int T) {
+    int qw = q_dim(m), width = qw + 2 * kv_dim(m);
+    project_qkv(m, b, pool, s->qkv, s->qkv_split, s->xn, T);
+    if (!p->row_kv) {
+        attend_sequence(m, b, pool, s, &p->kv[l], p->n_ctx, s->qkv, s->att, T, p->pos0);
+        return;
+    }
+    for (int t = 0; t < T; t++)
+        attend_sequence(m, b, pool, s, &p->row_kv[t][l], p->n_ctx, s->qkv + (size_t)t * width,
+                        s->att + (size_t)t * qw, 1, p->row_pos[t]);
 }
 
 /* The MLP's activated hidden rows (T, d_ff) from s->xn: act(up) or silu(gate) * up. */
@@ -114,11 +145,12 @@ static void add_projection(const slm_model *m, const slm_linear *out, slm_thread
 
 /* Sequential: x += o(attention(attn_norm(x))); x += down(mlp(mlp_norm(x))).
  * Parallel (Phi): both branches read attn_norm(x) and add to the same x. */
-static void block_forward(const slm_model *m, const slm_block *b, slm_thread_pool *pool, slm_scratch *s,
-                          const slm_kv_layer *kv, int n_ctx, int T, int pos0) {
+static void block_forward(const slm_model *m, int l, slm_thread_pool *pool, slm_scratch *s, const rows_place *p,
+                          int T) {
+    const slm_block *b = &m->blocks[l];
     int d = m->d_model;
     slm_norm_rows(pool, &b->attn_norm, s->xn, s->x, T, d);
-    attend(m, b, pool, s, kv, n_ctx, T, pos0);
+    attend(m, b, l, pool, s, p, T);
     if (m->parallel_blocks) {
         const float *h = mlp_hidden(m, b, pool, s, T); /* before add_projection reuses s->xn */
         add_projection(m, &b->o, pool, s, s->att, T);
@@ -131,11 +163,22 @@ static void block_forward(const slm_model *m, const slm_block *b, slm_thread_poo
     add_projection(m, &b->down, pool, s, h, T);
 }
 
+static void forward_rows(const slm_model *m, slm_thread_pool *pool, slm_scratch *s, const rows_place *p,
+                         const int32_t *ids, int T) {
+    embed(m, s->x, ids, T, p);
+    for (int l = 0; l < m->n_layers; l++) block_forward(m, l, pool, s, p, T);
+    slm_norm_forward(&m->final_norm, s->xn, s->x, T, m->d_model);
+}
+
 void slm_decoder_forward(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
                          const slm_kv_layer *kv, int n_ctx, const int32_t *ids, int T, int pos0) {
-    embed(m, s->x, ids, T, pos0);
-    for (int l = 0; l < m->n_layers; l++) {
-        block_forward(m, &m->blocks[l], pool, s, &kv[l], n_ctx, T, pos0);
-    }
-    slm_norm_forward(&m->final_norm, s->xn, s->x, T, m->d_model);
+    rows_place p = {kv, pos0, NULL, NULL, n_ctx};
+    forward_rows(m, pool, s, &p, ids, T);
+}
+
+void slm_decoder_forward_rows(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
+                              const slm_kv_layer *const *kv, int max_ctx, const int32_t *ids, const int *pos,
+                              int n) {
+    rows_place p = {NULL, 0, kv, pos, max_ctx};
+    forward_rows(m, pool, s, &p, ids, n);
 }

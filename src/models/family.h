@@ -84,6 +84,7 @@ struct slm_model {
 
     slm_weights *weights;
     struct slm_gguf *gguf; /* the GGUF file the weights point into, when loaded from one */
+    int gguf_pooling;      /* its bert.pooling_type: 0 none (the folder's modules.json), 1 mean, 2 cls, 3 last */
     slm_tokenizer *tokenizer;
     char dir[4096]; /* the folder it was loaded from */
     float **owned; /* f32 copies of norms and biases */
@@ -235,5 +236,12 @@ void slm_scratch_free(slm_scratch *s);
  * (n_layers entries); leaves the final-normed hidden state in s->xn (T, d_model). */
 void slm_decoder_forward(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
                          const slm_kv_layer *kv, int n_ctx, const int32_t *ids, int T, int pos0);
+/* One decode step of n sequences: row i is token ids[i] at position pos[i] of the
+ * sequence whose cache is kv[i] (n_layers entries). Projections and MLPs run on the
+ * n rows together; s holds n rows and attention scratch of max_ctx scores per task
+ * (max_ctx > every pos[i]). Leaves the final-normed rows in s->xn (n, d_model). */
+void slm_decoder_forward_rows(const slm_model *m, slm_thread_pool *pool, slm_scratch *s,
+                              const slm_kv_layer *const *kv, int max_ctx, const int32_t *ids, const int *pos,
+                              int n);
 
 #endif

@@ -13,14 +13,9 @@
 #include "formats/gguf.h"
 #include "models/family.h"
 #include "slm_convert.h"
+#include "slm_tasks.h"
 #include "tokenizers/tokenizer.h"
 
-/*WIP-TOKENIZER-EXPORT*/
-static slm_status slm_tokenizer_gguf_metadata_wip(const slm_tokenizer *tok, slm_gguf_kv **kvs, int64_t *n, void **storage, slm_error *err) {
-    (void)tok; (void)kvs; (void)n; (void)storage;
-    return slm_fail(err, SLM_ERR_UNSUPPORTED, "tokenizer export pending");
-}
-#define slm_tokenizer_gguf_metadata slm_tokenizer_gguf_metadata_wip
 
 typedef struct {
     const slm_model *m;
@@ -190,15 +185,44 @@ static void add_block(exporter *x, int l, int permute) {
     add_linear(x, l, "ffn_down", &b->down, 0);
 }
 
+/* BERT as llama.cpp's "bert": the body only (llama.cpp runs no BERT heads). */
+static void add_bert(exporter *x) {
+    const slm_model *m = x->m;
+    const slm_encoder *e = &m->encoder;
+    add_matrix(x, "token_embd.weight", &m->tok_embed, 0);
+    slm_dtype keep = x->type;
+    x->type = SLM_DTYPE_F32; /* small tables read by row: kept exact, as llama.cpp's converter does */
+    add_matrix(x, "position_embd.weight", &m->pos_embed, 0);
+    add_matrix(x, "token_types.weight", &e->type_embed, 0);
+    x->type = keep;
+    add_vector(x, "token_embd_norm.weight", e->embed_norm.weight, m->d_model);
+    add_vector(x, "token_embd_norm.bias", e->embed_norm.bias, m->d_model);
+    for (int l = 0; l < m->n_layers && !x->status; l++) {
+        const slm_encoder_layer *L = &e->layers[l];
+        add_linear(x, l, "attn_q", &L->q, 0);
+        add_linear(x, l, "attn_k", &L->k, 0);
+        add_linear(x, l, "attn_v", &L->v, 0);
+        add_linear(x, l, "attn_output", &L->o, 0);
+        add_norm(x, l, "attn_output_norm", &L->attn_norm);
+        add_linear(x, l, "ffn_up", &L->up, 0);
+        add_linear(x, l, "ffn_down", &L->down, 0);
+        add_norm(x, l, "layer_output_norm", &L->mlp_norm);
+    }
+}
+
 static void add_tensors(exporter *x, const char *arch) {
+    if (!strcmp(arch, "bert")) {
+        add_bert(x);
+        return;
+    }
     const slm_model *m = x->m;
     /* HF Llama rotates halves; llama.cpp's llama rotates interleaved pairs. */
     int permute = !strcmp(arch, "llama") && !m->rope.interleaved;
     add_matrix(x, "token_embd.weight", &m->tok_embed, 0);
     if (m->pos_embed.data) {
-        /* llama.cpp keeps position embeddings unquantized. */
+        /* llama.cpp's quantizer leaves position embeddings f32 whatever the type. */
         slm_dtype keep = x->type;
-        x->type = slm_dtype_is_quantized(keep) ? SLM_DTYPE_F32 : keep;
+        x->type = SLM_DTYPE_F32;
         add_matrix(x, "position_embd.weight", &m->pos_embed, 0);
         x->type = keep;
     }
@@ -245,6 +269,15 @@ static uint64_t file_type(slm_dtype type) {
     }
 }
 
+/* llama.cpp's pooling_type for the model's sentence-transformers pooling (1 mean, 2 cls, 3 last). */
+static int pooling_type(const slm_model *m) {
+    slm_pooling p;
+    if (slm_pooling_from_model(m, &p, NULL) || p.n_modes != 1) return 1;
+    if (p.modes[0] == SLM_POOL_CLS) return 2;
+    if (p.modes[0] == SLM_POOL_LAST_TOKEN) return 3;
+    return 1;
+}
+
 static void model_metadata(kv_list *l, const slm_model *m, const char *arch, const char *name, slm_dtype type) {
     kv_add(l, NULL, "general.architecture", SLM_GGUF_STRING)->string = arch;
     kv_add(l, NULL, "general.name", SLM_GGUF_STRING)->string = name;
@@ -255,9 +288,13 @@ static void model_metadata(kv_list *l, const slm_model *m, const char *arch, con
     kv_u32(l, arch, "block_count", (uint64_t)m->n_layers);
     kv_u32(l, arch, "feed_forward_length", (uint64_t)m->d_ff);
     kv_u32(l, arch, "attention.head_count", (uint64_t)m->n_heads);
-    kv_u32(l, arch, "attention.head_count_kv", (uint64_t)m->n_kv_heads);
+    if (m->n_kv_heads > 0) kv_u32(l, arch, "attention.head_count_kv", (uint64_t)m->n_kv_heads);
     kv_u32(l, arch, "vocab_size", (uint64_t)m->n_vocab);
-    if (!strcmp(arch, "llama")) {
+    if (!strcmp(arch, "bert")) {
+        kv_f32(l, arch, "attention.layer_norm_epsilon", m->encoder.embed_norm.eps);
+        kv_add(l, arch, "attention.causal", SLM_GGUF_BOOL)->u = 0;
+        kv_u32(l, arch, "pooling_type", (uint64_t)pooling_type(m));
+    } else if (!strcmp(arch, "llama")) {
         kv_f32(l, arch, "attention.layer_norm_rms_epsilon", m->final_norm.eps);
     } else {
         kv_f32(l, arch, "attention.layer_norm_epsilon", m->final_norm.eps);
@@ -268,18 +305,74 @@ static void model_metadata(kv_list *l, const slm_model *m, const char *arch, con
     }
 }
 
+/* llama.cpp wants one token per embedding row. Phi-1.5's 51200 rows hold 50295
+ * tokens; like llama.cpp's converter, the rest become "[PAD<id>]" tokens of type
+ * unused (5). pad owns the grown arrays; kvs is edited in place. */
+typedef struct {
+    const char **tokens;
+    char *names;
+    int32_t *types;
+    float *scores;
+} vocab_padding;
+
+static slm_status pad_vocab(slm_gguf_kv *kvs, int64_t n_kvs, int n_vocab, vocab_padding *pad, slm_error *err) {
+    slm_gguf_kv *tokens = NULL, *types = NULL, *scores = NULL;
+    for (int64_t i = 0; i < n_kvs; i++) {
+        if (!strcmp(kvs[i].key, "tokenizer.ggml.tokens")) tokens = &kvs[i];
+        if (!strcmp(kvs[i].key, "tokenizer.ggml.token_type")) types = &kvs[i];
+        if (!strcmp(kvs[i].key, "tokenizer.ggml.scores")) scores = &kvs[i];
+    }
+    if (!tokens || tokens->array_count >= (uint64_t)n_vocab) return SLM_OK;
+    size_t have = (size_t)tokens->array_count, n = (size_t)n_vocab;
+    pad->tokens = malloc(n * sizeof *pad->tokens);
+    pad->names = malloc((n - have) * 20);
+    pad->types = calloc(n, sizeof *pad->types);
+    pad->scores = calloc(n, sizeof *pad->scores);
+    if (!pad->tokens || !pad->names || !pad->types || !pad->scores)
+        return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "padding the vocabulary to %d tokens", n_vocab);
+    memcpy(pad->tokens, tokens->array, have * sizeof *pad->tokens);
+    for (size_t i = have; i < n; i++) {
+        char *name = pad->names + (i - have) * 20;
+        snprintf(name, 20, "[PAD%zu]", i);
+        pad->tokens[i] = name;
+        pad->types[i] = 5;
+    }
+    tokens->array = pad->tokens;
+    tokens->array_count = n;
+    if (types && types->array_type == SLM_GGUF_INT32 && types->array_count == have) {
+        memcpy(pad->types, types->array, have * sizeof *pad->types);
+        types->array = pad->types;
+        types->array_count = n;
+    }
+    if (scores && scores->array_type == SLM_GGUF_FLOAT32 && scores->array_count == have) {
+        memcpy(pad->scores, scores->array, have * sizeof *pad->scores);
+        scores->array = pad->scores;
+        scores->array_count = n;
+    }
+    return SLM_OK;
+}
+
+static void vocab_padding_free(vocab_padding *pad) {
+    free(pad->tokens);
+    free(pad->names);
+    free(pad->types);
+    free(pad->scores);
+}
+
 /* "gpt2", "llama" or "phi2" (llama.cpp's names), or NULL. */
 static const char *gguf_arch(const slm_model *m) {
     if (!strcmp(m->architecture, "gpt2")) return "gpt2";
     if (!strcmp(m->architecture, "llama")) return "llama";
     if (!strcmp(m->architecture, "phi")) return "phi2";
+    if (!strcmp(m->architecture, "bert")) return "bert";
     return NULL;
 }
 
 static slm_status check_exportable(const slm_model *m, const char *arch, slm_error *err) {
     if (!arch)
-        return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: writing GGUF is supported for gpt2, llama and phi, not %s",
+        return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: writing GGUF is supported for gpt2, llama, phi and bert, not %s",
                         m->dir, m->architecture);
+    if (m->is_encoder) return SLM_OK;
     for (int l = 0; l < m->n_layers; l++) {
         float want = 1.0f / sqrtf((float)m->head_dim);
         if (m->blocks[l].attn_scale != want)
@@ -337,8 +430,12 @@ slm_status slm_model_save_gguf(const slm_model *m, const char *path, const char 
     if (!st) {
         model_metadata(meta, m, arch, slash ? slash + 1 : m->dir, type);
         /* Without a tokenizer the file is complete for slm, though llama.cpp wants one. */
-        if (m->tokenizer) st = slm_tokenizer_gguf_metadata(m->tokenizer, &tok_kvs, &n_tok, &tok_storage, err);
+        /* Phi-1.5 uses phi-2's tokenizer; llama.cpp splits it by that name. */
+        const char *pre = !strcmp(arch, "phi2") ? "phi-2" : NULL;
+        if (m->tokenizer) st = slm_tokenizer_gguf_metadata(m->tokenizer, pre, &tok_kvs, &n_tok, &tok_storage, err);
     }
+    vocab_padding pad = {0};
+    if (!st && m->tokenizer) st = pad_vocab(tok_kvs, n_tok, m->n_vocab, &pad, err);
     if (!st) {
         all = malloc((size_t)(meta->n + n_tok) * sizeof *all);
         if (!all) st = slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "GGUF metadata");
@@ -349,8 +446,8 @@ slm_status slm_model_save_gguf(const slm_model *m, const char *path, const char 
         st = slm_gguf_write(path, all, meta->n + n_tok, x.tensors, x.n, err);
     }
     free(all);
-    free(tok_kvs);
-    free(tok_storage);
+    vocab_padding_free(&pad);
+    slm_tokenizer_gguf_metadata_free(tok_storage); /* owns tok_kvs too */
     free(meta);
     exporter_free(&x);
     return st;

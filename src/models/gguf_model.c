@@ -1,5 +1,5 @@
 /* gguf_model.c — loading a GGUF model as llama.cpp writes it (gpt2, llama,
- * phi2). The family loaders are the same ones Hugging Face folders use: the
+ * phi2, bert). The family loaders are the same ones Hugging Face folders use: the
  * GGUF's metadata is restated as the config.json keys they read, and their
  * tensor names are translated to llama.cpp's ("model.layers.3.mlp.up_proj.weight"
  * -> "blk.3.ffn_up.weight"). Differences from the HF checkpoints that matter:
@@ -16,7 +16,7 @@ typedef struct {
     const char *hf, *gguf;
 } name_pair;
 
-/* Per-layer tensors, after "h.N." (GPT-2) or "model.layers.N." (Llama, Phi). */
+/* Per-layer tensors, after "h.N." (GPT-2), "model.layers.N." (Llama, Phi) or "encoder.layer.N." (BERT). */
 static const name_pair layer_names[] = {
     {"ln_1", "attn_norm"},
     {"attn.c_attn", "attn_qkv"},
@@ -36,12 +36,22 @@ static const name_pair layer_names[] = {
     {"mlp.down_proj", "ffn_down"},
     {"mlp.fc1", "ffn_up"},
     {"mlp.fc2", "ffn_down"},
+    {"attention.self.query", "attn_q"},
+    {"attention.self.key", "attn_k"},
+    {"attention.self.value", "attn_v"},
+    {"attention.output.dense", "attn_output"},
+    {"attention.output.LayerNorm", "attn_output_norm"},
+    {"intermediate.dense", "ffn_up"},
+    {"output.dense", "ffn_down"},
+    {"output.LayerNorm", "layer_output_norm"},
 };
 
 static const name_pair model_names[] = {
     {"wte", "token_embd"},        {"wpe", "position_embd"},  {"ln_f", "output_norm"},
     {"model.embed_tokens", "token_embd"}, {"model.norm", "output_norm"}, {"model.final_layernorm", "output_norm"},
     {"lm_head", "output"},
+    {"embeddings.word_embeddings", "token_embd"}, {"embeddings.position_embeddings", "position_embd"},
+    {"embeddings.token_type_embeddings", "token_types"}, {"embeddings.LayerNorm", "token_embd_norm"},
 };
 
 static const char *lookup(const name_pair *pairs, size_t n, const char *hf, size_t len) {
@@ -55,9 +65,10 @@ static int gguf_name(const char *name, char *out, size_t cap) {
     const char *kind = strrchr(name, '.'); /* ".weight" or ".bias" */
     if (!kind) return 0;
     int layer = -1, used = 0;
-    if (sscanf(name, "h.%d.%n", &layer, &used) != 1 || used == 0) {
+    static const char *const layer_prefixes[] = {"h.%d.%n", "model.layers.%d.%n", "encoder.layer.%d.%n"};
+    for (size_t i = 0; i < 3 && layer < 0; i++) {
         used = 0;
-        if (sscanf(name, "model.layers.%d.%n", &layer, &used) != 1 || used == 0) layer = -1;
+        if (sscanf(name, layer_prefixes[i], &layer, &used) != 1 || used == 0) layer = -1;
     }
     const char *stem = layer >= 0 ? name + used : name;
     if (stem >= kind) return 0;
@@ -135,7 +146,16 @@ static json_t *config_from_metadata(const slm_gguf *g, const char *arch, const s
     }
     json_object_set_new(b.cfg, "vocab_size", json_integer(embed->shape[0]));
     json_object_set_new(b.cfg, "tie_word_embeddings", json_boolean(!slm_weights_find(w, "output.weight")));
-    if (!strcmp(arch, "gpt2")) {
+    if (!strcmp(arch, "bert")) {
+        put_int(&b, "hidden_size", "embedding_length", 1);
+        put_int(&b, "num_hidden_layers", "block_count", 1);
+        put_int(&b, "num_attention_heads", "attention.head_count", 1);
+        put_int(&b, "intermediate_size", "feed_forward_length", 1);
+        put_int(&b, "max_position_embeddings", "context_length", 1);
+        put_float(&b, "layer_norm_eps", "attention.layer_norm_epsilon");
+        const slm_tensor_view *types = slm_weights_find(w, "token_types.weight");
+        if (types && types->ndim == 2) json_object_set_new(b.cfg, "type_vocab_size", json_integer(types->shape[0]));
+    } else if (!strcmp(arch, "gpt2")) {
         put_int(&b, "n_embd", "embedding_length", 1);
         put_int(&b, "n_layer", "block_count", 1);
         put_int(&b, "n_head", "attention.head_count", 1);
@@ -178,6 +198,20 @@ static void special_tokens(slm_model *m, const slm_gguf *g) {
     }
 }
 
+/* llama.cpp's bert.pooling_type (1 mean, 2 cls, 3 last token) for the embed task;
+ * absent or 0 (none) leaves sentence-transformers' default, mean. */
+static slm_status read_pooling(slm_model *m, const slm_gguf *g, slm_error *err) {
+    if (slm_gguf_find_key(g, "bert.pooling_type") < 0) return SLM_OK;
+    uint32_t kind;
+    slm_status st = slm_gguf_get_u32(g, "bert.pooling_type", &kind, err);
+    if (st) return st;
+    if (kind > 3)
+        return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: bert.pooling_type %u (slm knows 0 none, 1 mean, 2 cls, 3 last)",
+                        slm_gguf_path(g), kind);
+    m->gguf_pooling = (int)kind;
+    return SLM_OK;
+}
+
 slm_status slm_gguf_model_load(slm_model *m, const char *path, slm_error *err) {
     m->gguf = slm_gguf_open(path, err);
     if (!m->gguf) return err ? err->status : SLM_ERR_FORMAT;
@@ -185,9 +219,10 @@ slm_status slm_gguf_model_load(slm_model *m, const char *path, slm_error *err) {
     size_t arch_len;
     slm_status st = slm_gguf_get_string(m->gguf, "general.architecture", &arch, &arch_len, err);
     if (st) return st;
-    if (strcmp(arch, "gpt2") != 0 && strcmp(arch, "llama") != 0 && strcmp(arch, "phi2") != 0)
+    if (strcmp(arch, "gpt2") != 0 && strcmp(arch, "llama") != 0 && strcmp(arch, "phi2") != 0 &&
+        strcmp(arch, "bert") != 0)
         return slm_fail(err, SLM_ERR_UNSUPPORTED,
-                        "%s: unknown architecture \"%s\" (GGUF models slm runs: gpt2, llama, phi2)", path, arch);
+                        "%s: unknown architecture \"%s\" (GGUF models slm runs: gpt2, llama, phi2, bert)", path, arch);
     m->weights = slm_gguf_weights(m->gguf, err);
     if (!m->weights) return err ? err->status : SLM_ERR_FORMAT;
     json_t *cfg = config_from_metadata(m->gguf, arch, m->weights, err);
@@ -196,6 +231,9 @@ slm_status slm_gguf_model_load(slm_model *m, const char *path, slm_error *err) {
                      .err = err};
     if (!strcmp(arch, "gpt2")) {
         slm_gpt2_load(&ld, cfg);
+    } else if (!strcmp(arch, "bert")) {
+        slm_bert_load(&ld, cfg);
+        if (!ld.status) ld.status = read_pooling(m, m->gguf, err);
     } else if (!strcmp(arch, "llama")) {
         slm_llama_load(&ld, cfg);
         m->rope.interleaved = 1; /* llama.cpp's converter permuted q/k to Meta's layout */

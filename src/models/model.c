@@ -176,7 +176,7 @@ static slm_status load_tokenizer(slm_model *m, const char *dir, int llama2c, slm
 /* The tokenizer a GGUF file carries in its tokenizer.ggml.* metadata, when it has one. */
 static slm_status load_gguf_tokenizer(slm_model *m, slm_error *err) {
     if (slm_gguf_find_key(m->gguf, "tokenizer.ggml.model") < 0) return SLM_OK;
-    m->tokenizer = NULL; /*WIP-TOKENIZER*/ return SLM_OK;
+    m->tokenizer = slm_tokenizer_load_gguf(m->gguf, err);
     if (!m->tokenizer) return err ? err->status : SLM_ERR_FORMAT;
     if (slm_tokenizer_vocab_size(m->tokenizer) > m->n_vocab)
         return slm_fail(err, SLM_ERR_FORMAT, "%s: tokenizer has %d tokens but the model's vocabulary is %d",
@@ -265,6 +265,7 @@ const char *slm_model_label(const slm_model *m, int index) {
 
 int slm_model_max_length(const slm_model *m) { return m ? m->n_ctx_train : 0; }
 const char *slm_model_dir(const slm_model *m) { return m->dir; }
+int slm_model_gguf_pooling(const slm_model *m) { return m->gguf_pooling; }
 int slm_model_n_vocab(const slm_model *m) { return m->n_vocab; }
 int32_t slm_model_bos(const slm_model *m) {
     if (m->bos >= 0) return m->bos;
@@ -288,6 +289,12 @@ struct slm_session {
     slm_kv_layer *kv; /* n_layers views into kv_data */
     slm_scratch scratch;
     slm_encoder_scratch encoder; /* encoders only: no KV cache, scratch sized per batch */
+    /* Batched decode steps led by this session (slm_session_forward_batch), grown on demand:
+     * scratch for batch_rows rows and batch_ctx attention scores per task, per-row views. */
+    slm_scratch batch;
+    int batch_rows, batch_ctx;
+    const slm_kv_layer **batch_kv; /* (batch_rows) */
+    int *batch_pos;                /* (batch_rows) */
 };
 
 slm_session_params slm_session_default_params(void) {
@@ -352,6 +359,9 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
 void slm_session_free(slm_session *s) {
     if (!s) return;
     slm_scratch_free(&s->scratch);
+    slm_scratch_free(&s->batch);
+    free(s->batch_kv);
+    free(s->batch_pos);
     slm_encoder_scratch_free(&s->encoder);
     free(s->kv);
     free(s->kv_data);
@@ -436,6 +446,70 @@ slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n
     slm_status st = check_ids(s, ids, n, err);
     if (st) return st;
     run_chunks(s, ids, n, emit_last, logits_last);
+    return SLM_OK;
+}
+
+/* The checks of a batched step: n distinct decoder sessions of one model, each with room for a
+ * token, and every id in the vocabulary. */
+static slm_status check_batch(slm_session *const *sessions, const int32_t *ids, int n, const float *logits,
+                              slm_error *err) {
+    if (!sessions || !ids || !logits) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "sessions, ids or logits is NULL");
+    if (n < 1) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "n: %d sessions (at least 1)", n);
+    for (int i = 0; i < n; i++) {
+        const slm_session *s = sessions[i];
+        if (!s) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "sessions[%d] is NULL", i);
+        if (s->model != sessions[0]->model)
+            return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "sessions[%d] runs another model than sessions[0]", i);
+        for (int j = 0; j < i; j++)
+            if (sessions[j] == s)
+                return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "sessions[%d] is sessions[%d] again", i, j);
+        slm_status st = check_ids(s, ids + i, 1, err);
+        if (st) {
+            char where[32];
+            snprintf(where, sizeof where, "sessions[%d]", i);
+            return slm_error_prefix(err, where);
+        }
+    }
+    return SLM_OK;
+}
+
+/* Grows the leader's batch scratch to n rows and max_ctx scores per attention task. */
+static slm_status grow_batch(slm_session *lead, int n, int max_ctx, slm_error *err) {
+    if (n <= lead->batch_rows && max_ctx <= lead->batch_ctx) return SLM_OK;
+    int rows = n > lead->batch_rows ? n : lead->batch_rows;
+    int ctx = max_ctx > lead->batch_ctx ? max_ctx : lead->batch_ctx;
+    slm_scratch_free(&lead->batch);
+    free(lead->batch_kv);
+    free(lead->batch_pos);
+    lead->batch_rows = lead->batch_ctx = 0;
+    lead->batch_kv = malloc((size_t)rows * sizeof *lead->batch_kv);
+    lead->batch_pos = malloc((size_t)rows * sizeof *lead->batch_pos);
+    if (!lead->batch_kv || !lead->batch_pos)
+        return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "batch of %d sessions", n);
+    slm_status st = slm_scratch_init(&lead->batch, lead->model, rows, ctx, slm_attention_tasks(lead->pool), err);
+    if (st) return st;
+    lead->batch_rows = rows;
+    lead->batch_ctx = ctx;
+    return SLM_OK;
+}
+
+slm_status slm_session_forward_batch(slm_session *const *sessions, const int32_t *ids, int n, float *logits,
+                                     slm_error *err) {
+    slm_status st = check_batch(sessions, ids, n, logits, err);
+    if (st) return st;
+    slm_session *lead = sessions[0];
+    int max_ctx = 0;
+    for (int i = 0; i < n; i++) max_ctx = sessions[i]->n_ctx > max_ctx ? sessions[i]->n_ctx : max_ctx;
+    st = grow_batch(lead, n, max_ctx, err);
+    if (st) return st;
+    for (int i = 0; i < n; i++) {
+        lead->batch_kv[i] = sessions[i]->kv;
+        lead->batch_pos[i] = sessions[i]->n_past;
+    }
+    const slm_model *m = lead->model;
+    slm_decoder_forward_rows(m, lead->pool, &lead->batch, lead->batch_kv, max_ctx, ids, lead->batch_pos, n);
+    slm_linear_forward(lead->pool, &m->lm_head, logits, lead->batch.xn, n);
+    for (int i = 0; i < n; i++) sessions[i]->n_past++;
     return SLM_OK;
 }
 

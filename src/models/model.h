@@ -14,6 +14,10 @@ const slm_model *slm_session_model(const slm_session *session);
 int32_t slm_model_bos(const slm_model *model);
 slm_status slm_session_forward_last(slm_session *s, const int32_t *ids, size_t n, float *logits_last /* n_vocab */, slm_error *err);
 
+/* A GGUF encoder's pooling (bert.pooling_type: 1 mean, 2 cls, 3 last token), or 0
+ * when the model's folder (modules.json) decides. */
+int slm_model_gguf_pooling(const slm_model *model);
+
 /* The folder the model was loaded from (for files tasks read: modules.json, 1_Pooling/). */
 const char *slm_model_dir(const slm_model *model);
 

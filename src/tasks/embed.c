@@ -196,6 +196,14 @@ slm_status slm_pooling_from_model(const slm_model *model, slm_pooling *p, slm_er
     p->n_modes = 1;
     p->modes[0] = SLM_POOL_MEAN;
     if (!model) return slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "model is NULL");
+    /* A GGUF file says its pooling itself; llama.cpp then normalizes the vectors. */
+    static const slm_pooling_mode gguf_modes[] = {SLM_POOL_MEAN, SLM_POOL_MEAN, SLM_POOL_CLS, SLM_POOL_LAST_TOKEN};
+    int gguf = slm_model_gguf_pooling(model);
+    if (gguf > 0 && gguf < 4) {
+        p->modes[0] = gguf_modes[gguf];
+        p->normalize = 1;
+        return SLM_OK;
+    }
     const char *dir = slm_model_dir(model);
     int missing;
     json_t *modules = read_json(dir, "modules.json", &missing, err);

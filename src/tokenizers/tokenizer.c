@@ -285,10 +285,11 @@ slm_tokenizer *slm_tokenizer_load(const char *path, slm_error *err) {
     }
     if (looks_like_llama2c_tokenizer(path)) return slm_tokenizer_load_llama2c(path, err);
     if (ends_with(path, ".model")) return slm_spiece_load(path, NULL, err); /* SentencePiece alone */
+    if (ends_with(path, ".gguf")) return slm_tokenizer_load_gguf_file(path, err); /* tokenizer.ggml.* (gguf_vocab.c) */
     if (ends_with(path, ".bin")) return load_beside_checkpoint(path, err);
     slm_fail(err, SLM_ERR_UNSUPPORTED,
              "%s: not a tokenizer slm reads (a folder with tokenizer.json, vocab.json + merges.txt or vocab.txt, "
-             "a tokenizer.json, a WordPiece vocab.txt, or a llama2.c tokenizer .bin)", path);
+             "a tokenizer.json, a WordPiece vocab.txt, a llama2.c tokenizer .bin, or a .gguf)", path);
     return NULL;
 }
 

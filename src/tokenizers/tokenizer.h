@@ -3,11 +3,34 @@
 #ifndef SLM_TOKENIZERS_TOKENIZER_H
 #define SLM_TOKENIZERS_TOKENIZER_H
 
+#include "formats/gguf.h"
 #include "slm.h"
 
 /* Loads a llama2.c tokenizer.bin (score-based BPE with <0xXX> byte fallback).
  * BOS is 1 and EOS is 2, as in llama2.c. */
 slm_tokenizer *slm_tokenizer_load_llama2c(const char *path, slm_error *err);
+
+/* The tokenizer in a GGUF file's tokenizer.ggml.* metadata, read as llama.cpp reads it (gguf_vocab.c):
+ * model "gpt2" (byte-level BPE), "llama" (SentencePiece BPE by score) or "bert" (WordPiece); any other
+ * model is SLM_ERR_UNSUPPORTED naming it. The tokenizer copies what it keeps: g may be freed after. */
+slm_tokenizer *slm_tokenizer_load_gguf(const slm_gguf *g, slm_error *err);
+/* The same from a path (slm_tokenizer_load calls it for a path ending in .gguf). */
+slm_tokenizer *slm_tokenizer_load_gguf_file(const char *path, slm_error *err);
+
+/* The tokenizer.ggml.* entries that describe tok to llama.cpp, as its converter writes them
+ * (gguf_vocab_write.c): byte-level BPE -> model "gpt2" with merges; llama2.c / SentencePiece BPE ->
+ * "llama" with scores and byte tokens; WordPiece -> "bert" with llama.cpp's "▁" word-start spelling.
+ * pre: the tokenizer.ggml.pre to write for a byte-level BPE ("gpt-2", "phi-2", ...; a name llama.cpp
+ * splits text with exactly as tok does, else SLM_ERR_UNSUPPORTED), or NULL for tok's own ("gpt-2" for a
+ * Hugging Face GPT-2-style tokenizer, the name a GGUF-loaded one came with); ignored for the others.
+ * On success *kvs points to *n_kvs entries to pass (with any others) to slm_gguf_write. The entries and
+ * every string and array they point to live in *storage, one block that owns copies (tok may be freed
+ * first); release it with slm_tokenizer_gguf_metadata_free(*storage) (a plain free() of it). A tokenizer
+ * llama.cpp cannot reproduce (another pre-tokenizer, a normalizer, lstrip/rstrip added tokens, ...) is
+ * SLM_ERR_UNSUPPORTED, with *kvs and *storage NULL. */
+slm_status slm_tokenizer_gguf_metadata(const slm_tokenizer *tok, const char *pre, slm_gguf_kv **kvs, int64_t *n_kvs,
+                                       void **storage, slm_error *err);
+void slm_tokenizer_gguf_metadata_free(void *storage);
 
 /* The bytes token id adds to decoded text when it follows token prev
  * (prev = -1 for the first generated token after nothing). Points into the

@@ -9,6 +9,7 @@
  *   encode.c         slm_encode: templates ([CLS] $A [SEP] ...), truncation, offsets for every kind
  *   hashmap.c        string -> id and (id, id) -> merge maps
  *   unigram*.c, spiece.c  SentencePiece Unigram (tokenizer.json or spiece.model); see unigram.h
+ *   gguf_vocab*.c    GGUF tokenizer.ggml.* metadata: reading it into the kinds above, and writing it
  */
 #ifndef SLM_TOKENIZERS_TOKENIZER_IMPL_H
 #define SLM_TOKENIZERS_TOKENIZER_IMPL_H
@@ -97,6 +98,7 @@ typedef struct {
     int max_input_chars_per_word;  /* longer words become one unk token */
     int32_t unk_id;                /* -1 when none */
     int decoder_cleanup;           /* the WordPiece decoder's "cleanup" */
+    int llamacpp_normalizer;       /* llama.cpp's WPM (GGUF): whitespace before control, one-code-point NFD, all marks dropped */
 } slm_wordpiece;
 
 /* One item of a post-processor template: a special token, or where a sequence goes. */
@@ -126,6 +128,7 @@ struct slm_tokenizer {
     struct slm_xlm_bpe *xlm;          /* FlauBERT's XLM-style BPE (xlm_bpe.c); NULL for other kinds */
     int clean_up_tokenization_spaces; /* tokenizer_config.json: transformers' cleanup after decoding */
     int model_max_length;             /* tokenizer_config.json, 0 when absent or not sane */
+    char gguf_pre[32];                /* tokenizer.ggml.pre of a byte-level BPE read from GGUF, else "" */
 };
 
 /* A growable array of ids. */
@@ -216,5 +219,10 @@ slm_tokenizer *slm_wordpiece_load_vocab_txt(const char *path, const char *dir, s
 /* model_max_length and clean_up_tokenization_spaces from dir/tokenizer_config.json, where present. */
 slm_status slm_tokenizer_read_config(slm_tokenizer *tok, const char *dir, int clean_up_default, slm_error *err);
 void slm_template_free(slm_template *t);
+
+/* ---- gguf_vocab.c (GGUF tokenizer.ggml.* metadata; gguf_vocab_write.c writes it) ---- */
+/* The index of the pre-tokenizer llama.cpp runs for tokenizer.ggml.pre = name (names that split text
+ * alike share one), or -1 when slm does not know the name; *ignore_merges (may be NULL) gets its flag. */
+int slm_gguf_pre_family(const char *name, int *ignore_merges);
 
 #endif

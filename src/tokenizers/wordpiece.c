@@ -108,8 +108,29 @@ static int push_lower(aligned_text *t, int32_t c, int32_t origin, int lowercase)
     return aligned_push(t, utf8proc_tolower(c), origin);
 }
 
+/* llama.cpp's WPM preprocessing of one character (GGUF vocabularies, gguf_vocab.c), which departs from
+ * BertNormalizer: its NFD keeps only the first code point of a decomposition (Hangul syllables keep their
+ * first jamo), whitespace is tested before control characters (U+0085 splits words), and stripping
+ * accents drops every mark (Mn, Mc, Me), not only Mn. */
+static int normalize_char_llamacpp(const slm_wordpiece *wp, aligned_text *t, int32_t c, int32_t origin) {
+    if (wp->strip_accents) {
+        utf8proc_int32_t parts[32];
+        int last_boundclass = 0;
+        if (utf8proc_decompose_char(c, parts, 32, UTF8PROC_DECOMPOSE, &last_boundclass) >= 1) c = parts[0];
+    }
+    if (is_bert_whitespace(c)) return aligned_push(t, ' ', origin);
+    utf8proc_category_t cat = utf8proc_category(c);
+    if (c == 0 || c == 0xFFFD || is_bert_control(c)) return 0;
+    if (wp->strip_accents && (cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC || cat == UTF8PROC_CATEGORY_ME))
+        return 0;
+    int32_t lower = wp->lowercase ? utf8proc_tolower(c) : c; /* a simple one-code-point lowercase */
+    if (is_chinese_char(c)) return aligned_push(t, ' ', origin) || aligned_push(t, lower, origin) || aligned_push(t, ' ', origin);
+    return aligned_push(t, lower, origin);
+}
+
 /* BertNormalizer on one original character (every step works character by character). */
 static int normalize_char(const slm_wordpiece *wp, aligned_text *t, int32_t c, int32_t origin) {
+    if (wp->llamacpp_normalizer) return normalize_char_llamacpp(wp, t, c, origin);
     if (wp->clean_text) {
         if (c == 0 || c == 0xFFFD || is_bert_control(c)) return 0;
         if (is_bert_whitespace(c)) c = ' ';

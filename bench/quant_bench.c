@@ -1,0 +1,103 @@
+/* quant_bench.c — single-thread speed of slm_quant_rows (src/core/quant.h) for
+ * every quantized type and every ISA this CPU runs, on a Phi-1.5 MLP matrix
+ * (8192 rows of 2048 by default), reported as weight bytes read per second.
+ *
+ * "hot": the same matrix again and again (it fits in L3 on most machines, so this
+ * is the kernel's compute speed); "cold": a rotation over enough copies that each
+ * pass comes from DRAM, which is what decode sees. Compare with bench/membw.
+ * Time is the thread's CPU time, best of 3.
+ *
+ *   make build/libslm.a && cc -O2 -Isrc -o build/quant_bench bench/quant_bench.c build/libslm.a -lm -pthread
+ *   build/quant_bench [n_out n_in [seconds]] */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/quant.h"
+
+/* This thread's CPU time: on a shared machine, time the kernel spent descheduled
+ * does not count against it (other processes still share caches and DRAM). */
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Random weight bytes with every f16 scale field set to an ordinary value (1/64), so
+ * the kernels see real pages and finite numbers; values do not matter for speed. */
+static void fill_weights(slm_quant_type type, uint8_t *W, size_t bytes, uint64_t seed) {
+    for (size_t i = 0; i < bytes; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        W[i] = (uint8_t)(seed >> 56);
+    }
+    size_t block = slm_quant_block_bytes(type);
+    const uint16_t scale = 0x2400;
+    for (size_t b = 0; b + block <= bytes; b += block) {
+        if (type == SLM_QUANT_Q6_K) {
+            memcpy(W + b + 208, &scale, 2);
+        } else {
+            memcpy(W + b, &scale, 2);
+            if (type == SLM_QUANT_Q4_K) memcpy(W + b + 2, &scale, 2);
+        }
+    }
+}
+
+/* Bytes per second of weights through slm_quant_rows_with over `copies` matrices in turn. */
+static double measure(const char *isa, slm_quant_type type, uint8_t *const *mats, int copies, int n_out, int n_in,
+                      const void *act, float *y, double seconds) {
+    size_t bytes = slm_quant_row_bytes(type, (size_t)n_in) * (size_t)n_out;
+    if (slm_quant_rows_with(isa, type, mats[0], n_in, 0, n_out, act, y) != 0) return -1;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        int passes = 0;
+        double t0 = now(), t;
+        do {
+            slm_quant_rows_with(isa, type, mats[passes % copies], n_in, 0, n_out, act, y);
+            passes++;
+            t = now();
+        } while (t - t0 < seconds / 3);
+        double rate = (double)bytes * passes / (t - t0);
+        if (rate > best) best = rate;
+    }
+    return best;
+}
+
+int main(int argc, char **argv) {
+    int n_out = argc > 2 ? atoi(argv[1]) : 8192, n_in = argc > 2 ? atoi(argv[2]) : 2048;
+    double seconds = argc > 3 ? atof(argv[3]) : 0.6;
+    static const slm_quant_type types[] = {SLM_QUANT_Q4_0, SLM_QUANT_Q8_0, SLM_QUANT_Q4_K, SLM_QUANT_Q6_K};
+    static const char *const isas[] = {"avx512", "avx2", "scalar"};
+    printf("slm_quant_rows, 1 thread, %d x %d (n_out x n_in), default ISA %s; GB/s of weights\n", n_out, n_in,
+           slm_quant_isa());
+    printf("%-5s %-7s %9s %9s %9s\n", "type", "isa", "MB", "hot", "cold");
+    float *x = malloc((size_t)n_in * sizeof *x), *y = malloc((size_t)n_out * sizeof *y);
+    for (int i = 0; i < n_in; i++) x[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        size_t bytes = slm_quant_row_bytes(types[t], (size_t)n_in) * (size_t)n_out;
+        if (!bytes) continue;
+        int copies = (int)((256u << 20) / bytes) + 1; /* >= 256 MB: well past any L3 */
+        uint8_t **mats = malloc((size_t)copies * sizeof *mats);
+        for (int c = 0; c < copies; c++) {
+            mats[c] = malloc(bytes);
+            fill_weights(types[t], mats[c], bytes, 1234 + (uint64_t)c);
+        }
+        void *act = aligned_alloc(64, slm_quant_act_bytes(types[t], n_in));
+        slm_quant_activations(types[t], x, n_in, act);
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            double hot = measure(isas[k], types[t], mats, 1, n_out, n_in, act, y, seconds);
+            if (hot < 0) continue; /* this CPU cannot run it */
+            double cold = measure(isas[k], types[t], mats, copies, n_out, n_in, act, y, seconds);
+            printf("%-5s %-7s %9.1f %9.1f %9.1f\n", slm_quant_type_name(types[t]), isas[k], bytes / 1e6, hot / 1e9,
+                   cold / 1e9);
+            fflush(stdout);
+        }
+        for (int c = 0; c < copies; c++) free(mats[c]);
+        free(mats);
+        free(act);
+    }
+    free(x);
+    free(y);
+    return 0;
+}

@@ -1,0 +1,255 @@
+/* quant_avx512.c — the row kernels with AVX-512 (F, BW, VL, VNNI, VBMI):
+ * 64 weights per 512-bit register, integer dot products by VNNI (dpbusd for
+ * u8 x s8 -> int32, dpwssd to weight int16 pair sums by the k-quants' scales),
+ * one f32 FMA per 4 blocks (Q4_0/Q8_0) or per super-block (k-quants), against
+ * the activation records of quant_impl.h (arranged so that the weight bytes,
+ * once unpacked, line up with them).
+ *
+ * One row at a time, so the weights are read as one sequential stream: decode
+ * is memory-bound, and interleaving 4 rows (sharing the activation loads)
+ * halved the speed from DRAM here (the hardware prefetcher follows one stream
+ * far better than four), while it gained only ~10% with the weights in cache.
+ *
+ * Q4_0/Q8_0 blocks (18/34 bytes) are gathered 4 at a time out of two or three
+ * unaligned loads with a byte permute (vpermt2b); a row's last partial group
+ * uses masked loads, which do not touch memory past the row. dpbusd needs its
+ * weight operand unsigned: Q4_0 nibbles are w + 8 and Q8_0 bytes are taken as
+ * w + 128 (xor 0x80); the activation record's corr (-8 or -128 times the sums
+ * of x) starts each accumulator, so the sums come out exact. */
+#include "core/quant_impl.h"
+
+#if QUANT_X86
+#include <immintrin.h>
+
+#define ISA "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
+#define TARGET __attribute__((target(ISA)))
+#define INLINE static inline __attribute__((always_inline, target(ISA)))
+
+/* vpermt2b indices (0..63 from the first source, 64..127 from the second). Q4_0: the
+ * sources are a group's bytes 0..63 and 8..71; qs of block k is bytes 18k+2..18k+17,
+ * and d of block k (bytes 18k, 18k+1) is repeated for the 4 int32 lanes it scales. */
+static const uint8_t q4_0_qs_index[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,  15,  16,  17,  20,  21,  22,  23,  24, 25,
+    26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40,  41,  42,  43,  44,  45,  46,  47,  48, 49,
+    50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127,
+};
+static const uint8_t q4_0_d_index[64] = {
+    0,  1,  0,  1,  0,  1,  0,  1,  18, 19, 18, 19, 18, 19, 18, 19,
+    36, 37, 36, 37, 36, 37, 36, 37, 54, 55, 54, 55, 54, 55, 54, 55, /* the upper 32 bytes are unused */
+};
+/* Q8_0: qs of blocks 0-1 from bytes 0..127 (sources at 0 and 64), of blocks 2-3 from
+ * bytes 64..135 (sources at 64 and 72); the four d, each for 8 int32 lanes. */
+static const uint8_t q8_0_qs01_index[64] = {
+    2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
+    48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67,
+};
+static const uint8_t q8_0_qs23_index[64] = {
+    6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18,  19,  20,  21,  22,  23,  24,  25,  26, 27,
+    28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 40, 41, 42,  43,  44,  45,  46,  47,  48,  49,  50, 51,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127,
+};
+static const uint8_t q8_0_d_index[64] = {
+    0,  1,  0,  1,  0,   1,   0,   1,   0,   1,   0,   1,   0,   1,   0,   1,   34,  35,  34,  35,  34, 35,
+    34, 35, 34, 35, 34,  35,  34,  35,  34,  35,  68,  69,  68,  69,  68,  69,  68,  69,  68,  69,  68, 69,
+    68, 69, 68, 69, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103,
+};
+
+INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
+INLINE __m512i load_first(const uint8_t *p, int n) { /* bytes p[0..n) (n <= 64), zeros after */
+    __mmask64 m = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
+    return _mm512_maskz_loadu_epi8(m, p);
+}
+INLINE float f16_at(const uint8_t *p) { return _cvtsh_ss(quant_load_u16(p)); }
+
+/* int16 lanes: 8 copies of v0 in the lowest 128 bits, then v1, v2, v3. */
+INLINE __m512i lanes16(int v0, int v1, int v2, int v3) {
+    long long r[4] = {v0, v1, v2, v3};
+    for (int i = 0; i < 4; i++) r[i] *= 0x0001000100010001LL;
+    return _mm512_set_epi64(r[3], r[3], r[2], r[2], r[1], r[1], r[0], r[0]);
+}
+
+/* ---- Q4_0 ------------------------------------------------------------------ */
+
+typedef struct {
+    __m512i qs_index, d_index, low4;
+} q4_0_consts;
+
+/* acc += the 4 blocks whose bytes 0..63 are a and 8..71 are b, against one record. */
+INLINE __m512 q4_0_group(const q4_0_consts *c, __m512i a, __m512i b, const uint8_t *rec, __m512 acc) {
+    __m512i qs = _mm512_permutex2var_epi8(a, c->qs_index, b);
+    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(c->d_index, a)));
+    __m512i lo = _mm512_and_si512(qs, c->low4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), c->low4);
+    __m512i isum = _mm512_dpbusd_epi32(load512(rec + ACT_Q4_0_CORR), lo, load512(rec));
+    isum = _mm512_dpbusd_epi32(isum, hi, load512(rec + 64));
+    __m512 scale = _mm512_mul_ps(dw, _mm512_loadu_ps(rec + ACT_Q4_0_DX));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
+}
+
+INLINE float row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r) {
+    const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q4_0_BYTES;
+    const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q4_0_RECORD)
+        acc = q4_0_group(c, load512(row), load512(row + 8), rec, acc);
+    if (nb % ACT_GROUP_BLOCKS) /* 1..3 blocks, at most 54 bytes: all in the first source */
+        acc = q4_0_group(c, load_first(row, nb % ACT_GROUP_BLOCKS * Q4_0_BYTES), _mm512_setzero_si512(), rec, acc);
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* ---- Q8_0 ------------------------------------------------------------------ */
+
+typedef struct {
+    __m512i qs01_index, qs23_index, d_index, bias;
+} q8_0_consts;
+
+/* acc += the 4 blocks whose bytes 0..63 are a, 64..127 b and 72..135 c. */
+INLINE __m512 q8_0_group(const q8_0_consts *k, __m512i a, __m512i b, __m512i c, const uint8_t *rec, __m512 acc) {
+    __m512i qs01 = _mm512_xor_si512(_mm512_permutex2var_epi8(a, k->qs01_index, b), k->bias);
+    __m512i qs23 = _mm512_xor_si512(_mm512_permutex2var_epi8(b, k->qs23_index, c), k->bias);
+    __m512i d = _mm512_permutex2var_epi8(a, k->d_index, b);
+    __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(d)), dw23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
+    __m512i s01 = _mm512_dpbusd_epi32(load512(rec + ACT_Q8_0_CORR), qs01, load512(rec));
+    __m512i s23 = _mm512_dpbusd_epi32(load512(rec + ACT_Q8_0_CORR + 64), qs23, load512(rec + 64));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_mul_ps(dw01, _mm512_loadu_ps(rec + ACT_Q8_0_DX)), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_mul_ps(dw23, _mm512_loadu_ps(rec + ACT_Q8_0_DX + 64)), acc);
+}
+
+INLINE float row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r) {
+    const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q8_0_BYTES;
+    const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q8_0_RECORD)
+        acc = q8_0_group(c, load512(row), load512(row + 64), load512(row + 72), rec, acc);
+    if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 102 bytes: none from the third source */
+        int bytes = nb % ACT_GROUP_BLOCKS * Q8_0_BYTES;
+        __m512i b = bytes > 64 ? load_first(row + 64, bytes - 64) : _mm512_setzero_si512();
+        acc = q8_0_group(c, load_first(row, bytes), b, _mm512_setzero_si512(), rec, acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* ---- Q4_K ------------------------------------------------------------------ */
+
+/* int16 lanes, zero-extended from bytes of a 128-bit lane: byte j0 in the low 256 bits, j1 in the high. */
+INLINE __m512i pick_bytes16(int j0, int j1) {
+    long long lo = 0, hi = 0;
+    for (int i = 0; i < 4; i++) {
+        lo |= (long long)(0x8000 | j0) << (16 * i); /* byte j0, then a zero byte (index with bit 7 set) */
+        hi |= (long long)(0x8000 | j1) << (16 * i);
+    }
+    return _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo);
+}
+
+/* The int32 lanes of sum_s sc_s sum_{i in s} q_i x_i for one block, with sm (sc0..7,
+ * m0..7 as bytes) in every 128-bit lane. Unpacked, qs[0..63] gives sub-blocks 0 | 2
+ * (low nibbles) and 1 | 3 (high), qs[64..127] 4 | 6 and 5 | 7, one sub-block per
+ * 256-bit half, matching the record's order (quant_impl.h). */
+INLINE __m512i q4_K_sums(const uint8_t *block, __m512i sm, const __m512i x[4]) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    const __m512i pick[4] = {pick_bytes16(0, 2), pick_bytes16(1, 3), pick_bytes16(4, 6), pick_bytes16(5, 7)};
+    __m512i isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        __m512i q = load512(block + 16 + 64 * h);
+        __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(lo, x[2 * h]), _mm512_shuffle_epi8(sm, pick[2 * h]));
+        isum =
+            _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(hi, x[2 * h + 1]), _mm512_shuffle_epi8(sm, pick[2 * h + 1]));
+    }
+    return isum;
+}
+
+INLINE float row_q4_K(const quant_rows_job *job, int r) {
+    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
+    __m512 acc = _mm512_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, rec += ACT_K_RECORD) {
+        const __m512i x[4] = {load512(rec), load512(rec + 64), load512(rec + 128), load512(rec + 192)};
+        const __m128i bsum = _mm_loadu_si128((const __m128i *)(const void *)(rec + ACT_K_BSUM));
+        const float dx = quant_load_f32(rec + ACT_K_DX);
+        uint8_t sm[16];
+        quant_q4_K_scales_x86(block + 4, sm);
+        __m128i sm128 = _mm_loadu_si128((const __m128i *)(const void *)sm);
+        __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm128, sm128)), bsum);
+        __m512i isum = q4_K_sums(block, _mm512_broadcast_i32x4(sm128), x);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(f16_at(block) * dx), acc);
+        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(f16_at(block + 2) * dx), accm);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(accm);
+}
+
+/* ---- Q6_K ------------------------------------------------------------------ */
+
+/* The int32 lanes of sum_k sc_k sum_{i in k} (q_i - 32) x_i for one block. Half h of
+ * the block: ql[64h..64h+63] low nibbles are elements 0..63 of the half, high nibbles
+ * 64..127; qh[32h..32h+31], repeated in both 256-bit halves, gives their top 2 bits
+ * at shifts 0, 2 (low) and 4, 6 (high), moved to bits 4-5 by one variable shift. */
+INLINE __m512i q6_K_sums(const uint8_t *block, const __m512i x[4], __m256i bsum) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
+    const __m512i shift_lo = lanes16(4, 4, 2, 2), shift_hi = lanes16(0, 0, 2, 2);
+    __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(block + 192)));
+    __m512i scales = _mm512_castsi256_si512(sc16), isum = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = load512(block + 64 * h);
+        __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(block + 128 + 32 * h)));
+        __m512i lo = _mm512_and_si512(ql, low4), hi = _mm512_and_si512(_mm512_srli_epi16(ql, 4), low4);
+        /* (shifted qh & 0x30) | nibbles */
+        lo = _mm512_ternarylogic_epi32(_mm512_sllv_epi16(qh, shift_lo), bits45, lo, 0xEA);
+        hi = _mm512_ternarylogic_epi32(_mm512_srlv_epi16(qh, shift_hi), bits45, hi, 0xEA);
+        __m512i index_lo = lanes16(8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3);
+        __m512i index_hi = lanes16(8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7);
+        isum =
+            _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(lo, x[2 * h]), _mm512_permutexvar_epi16(index_lo, scales));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(hi, x[2 * h + 1]),
+                                   _mm512_permutexvar_epi16(index_hi, scales));
+    }
+    __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsum), 5); /* 32 sum_k sc_k bsum_k */
+    return _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+}
+
+INLINE float row_q6_K(const quant_rows_job *job, int r) {
+    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
+    __m512 acc = _mm512_setzero_ps();
+    for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, rec += ACT_K_RECORD) {
+        const __m512i x[4] = {load512(rec), load512(rec + 64), load512(rec + 128), load512(rec + 192)};
+        const __m256i bsum = _mm256_loadu_si256((const __m256i *)(const void *)(rec + ACT_K_BSUM));
+        const float dx = quant_load_f32(rec + ACT_K_DX);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q6_K_sums(block, x, bsum)), _mm512_set1_ps(f16_at(block + 208) * dx),
+                              acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+TARGET static void all_q4_0(const quant_rows_job *job) {
+    const q4_0_consts c = {load512(q4_0_qs_index), load512(q4_0_d_index), _mm512_set1_epi8(0x0F)};
+    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_0(job, &c, r);
+}
+
+TARGET static void all_q8_0(const quant_rows_job *job) {
+    const q8_0_consts c = {load512(q8_0_qs01_index), load512(q8_0_qs23_index), load512(q8_0_d_index),
+                           _mm512_set1_epi8((char)0x80)};
+    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q8_0(job, &c, r);
+}
+
+TARGET static void all_q4_K(const quant_rows_job *job) {
+    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_K(job, r);
+}
+
+TARGET static void all_q6_K(const quant_rows_job *job) {
+    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q6_K(job, r);
+}
+
+int quant_rows_avx512(slm_quant_type type, const quant_rows_job *job) {
+    switch (type) {
+    case SLM_QUANT_Q4_0: all_q4_0(job); return 0;
+    case SLM_QUANT_Q8_0: all_q8_0(job); return 0;
+    case SLM_QUANT_Q4_K: all_q4_K(job); return 0;
+    case SLM_QUANT_Q6_K: all_q6_K(job); return 0;
+    }
+    return -1;
+}
+#endif
