@@ -178,6 +178,104 @@ static void check_case(const char *name) {
     close_fixture(&f);
 }
 
+/* phi2 GGUF files converted from phi-2's first layout fuse q, k and v into one
+ * attn_qkv (rows q, k, v). The test makes one from phi_tiny's GGUF by stacking
+ * the three matrices and biases, and checks the logits against the reference. */
+static void check_fused_phi(void) {
+    fixture f;
+    if (!open_fixture_files(&f, "phi_tiny")) return;
+    slm_model *src = load_fixture_model(&f, "lm");
+    char separate[128], fused[128];
+    slm_error err;
+    tmp_file("phi_separate.gguf", separate, sizeof separate);
+    tmp_file("phi_fused.gguf", fused, sizeof fused);
+    slm_gguf *g = src && slm_model_save_gguf(src, separate, "f32", &err) == SLM_OK ? slm_gguf_open(separate, &err) : NULL;
+    CHECK(g != NULL, "phi_tiny as GGUF: %s", g ? "" : err.message);
+    slm_model_free(src);
+    if (!g) {
+        close_fixture(&f);
+        return;
+    }
+    int64_t n = slm_gguf_tensor_count(g), out = 0;
+    slm_gguf_tensor *tensors = calloc((size_t)n, sizeof *tensors);
+    char (*names)[64] = calloc((size_t)n, sizeof *names);
+    void **buffers = calloc((size_t)n, sizeof *buffers);
+    for (int64_t i = 0; i < n; i++) {
+        const slm_gguf_tensor *t = slm_gguf_tensor_at(g, i);
+        int layer;
+        char part[32], kind[16];
+        if (sscanf(t->name, "blk.%d.attn_%31[a-z].%15s", &layer, part, kind) == 3 && !strcmp(part, "q")) {
+            /* attn_q.X + attn_k.X + attn_v.X -> attn_qkv.X, stacked along the output rows. */
+            const char *parts[3] = {"q", "k", "v"};
+            size_t total = 0;
+            const slm_gguf_tensor *pieces[3];
+            for (int k = 0; k < 3; k++) {
+                char name[64];
+                snprintf(name, sizeof name, "blk.%d.attn_%s.%s", layer, parts[k], kind);
+                pieces[k] = slm_gguf_find_tensor(g, name);
+                total += pieces[k] ? pieces[k]->nbytes : 0;
+            }
+            if (!pieces[1] || !pieces[2]) continue;
+            char *data = malloc(total);
+            size_t at = 0;
+            for (int k = 0; k < 3; k++) {
+                memcpy(data + at, pieces[k]->data, pieces[k]->nbytes);
+                at += pieces[k]->nbytes;
+            }
+            slm_gguf_tensor *x = &tensors[out];
+            *x = *t;
+            snprintf(names[out], sizeof names[out], "blk.%d.attn_qkv.%s", layer, kind);
+            x->name = names[out];
+            x->dims[t->n_dims - 1] = t->dims[t->n_dims - 1] + pieces[1]->dims[t->n_dims - 1] + pieces[2]->dims[t->n_dims - 1];
+            x->data = data;
+            x->nbytes = total;
+            buffers[out++] = data;
+        } else if (!(sscanf(t->name, "blk.%d.attn_%31[a-z].%15s", &layer, part, kind) == 3 &&
+                     (!strcmp(part, "k") || !strcmp(part, "v")))) {
+            tensors[out++] = *t;
+        }
+    }
+    int64_t n_kv = slm_gguf_kv_count(g);
+    CHECK(out == n - 2 * 2 * 2, "phi_tiny: 2 layers x (weight, bias) fused (%lld of %lld tensors)", (long long)out,
+          (long long)n);
+    /* The metadata goes across through the public reader: enough keys for phi2 and its tokenizer-less file. */
+    slm_gguf_kv kvs[16];
+    int k = 0;
+    static const char *const keys[] = {"phi2.context_length", "phi2.embedding_length", "phi2.block_count",
+                                       "phi2.feed_forward_length", "phi2.attention.head_count",
+                                       "phi2.attention.head_count_kv", "phi2.rope.dimension_count"};
+    kvs[k++] = (slm_gguf_kv){.key = "general.architecture", .type = SLM_GGUF_STRING, .string = "phi2"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        uint32_t v = 0;
+        slm_gguf_get_u32(g, keys[i], &v, NULL);
+        kvs[k++] = (slm_gguf_kv){.key = keys[i], .type = SLM_GGUF_UINT32, .u = v};
+    }
+    float eps = 0;
+    slm_gguf_get_f32(g, "phi2.attention.layer_norm_epsilon", &eps, NULL);
+    kvs[k++] = (slm_gguf_kv){.key = "phi2.attention.layer_norm_epsilon", .type = SLM_GGUF_FLOAT32, .f = eps};
+    (void)n_kv;
+    CHECK(slm_gguf_write(fused, kvs, k, tensors, out, &err) == SLM_OK, "fused phi GGUF written: %s", err.message);
+    slm_model *m = slm_model_load(fused, NULL, &err);
+    CHECK(m != NULL, "fused phi GGUF loads: %s", m ? "" : err.message);
+    if (m) {
+        size_t n_ids;
+        int32_t *ids = input_ids(&f, "prompt.input_ids", &n_ids);
+        float *got = prompt_logits(m, ids, n_ids);
+        if (got) compare_output(&f, "prompt.logits", got, n_ids, (size_t)slm_model_get_info(m).n_vocab, NULL);
+        free(got);
+        free(ids);
+    }
+    slm_model_free(m);
+    for (int64_t i = 0; i < out; i++) free(buffers[i]);
+    free(buffers);
+    free(names);
+    free(tensors);
+    slm_gguf_free(g);
+    unlink(separate);
+    unlink(fused);
+    close_fixture(&f);
+}
+
 /* BERT as llama.cpp's "bert" GGUF (the body; llama.cpp has no BERT heads): the
  * last hidden state of the padded batch against transformers', in f32 and
  * from the fp16 checkpoint in f16. */
@@ -409,6 +507,7 @@ int main(void) {
                                         "llama_untied_gqa_odd", "phi_tiny", "phi_odd"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_case(cases[i]);
     check_bert();
+    check_fused_phi();
     check_stories();
     check_refusals();
     check_export_errors();

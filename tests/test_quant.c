@@ -47,7 +47,7 @@
  * |fast - ref| <= sum_blocks dx / 2 * sum_block |w_i|, plus f32 rounding of the
  * sums, allowed as 1e-5 * sum_i |x_i| (|w_i| + c_i) + 1e-6, where c_i = Dm m_s is
  * the Q4_K min the reference subtracts inside w_i (0 for the others). Every ISA this
- * CPU runs is tried, with odd row ranges, the 4-row kernels' tails, n_in past the
+ * CPU runs is tried, with odd row ranges (nothing written outside them), n_in past the
  * on-stack scratch and a partial last group of 4 blocks (n_in not a multiple of 128). */
 #include <math.h>
 #include <pthread.h>
@@ -614,7 +614,7 @@ static void test_rows(slm_quant_type type, int n_in, int n_out) {
             CHECK(strcmp(all_isas[k], "scalar") != 0, "the scalar path always runs");
             continue; /* this CPU lacks the instruction set */
         }
-        if (n_out > 3) check_rows(&c, all_isas[k], 1, n_out - 1); /* odd starts: the 4-row kernels' tails */
+        if (n_out > 3) check_rows(&c, all_isas[k], 1, n_out - 1); /* odd starts and ends */
         if (n_out > 6) check_rows(&c, all_isas[k], 3, 6);
     }
     /* slm_quant_rows (whatever it picked) and slm_quant_matvec agree with the scalar path to rounding. */
@@ -670,7 +670,12 @@ static void test_threads(slm_quant_type type) {
 }
 
 int main(void) {
-    printf("quant isa: %s\n", slm_quant_isa());
+    printf("quant isa: %s; row kernels this CPU runs:", slm_quant_isa());
+    for (size_t k = 0; k < sizeof all_isas / sizeof all_isas[0]; k++) {
+        float y = 0.0f;
+        if (slm_quant_rows_with(all_isas[k], SLM_QUANT_Q8_0, NULL, 32, 0, 0, NULL, &y) == 0) printf(" %s", all_isas[k]);
+    }
+    printf("\n");
     test_sizes();
     test_rejects();
     test_layout_q8_0();

@@ -117,10 +117,11 @@ static void act_group(slm_quant_type type, const float *x, int n_blocks, uint8_t
     int8_t *out = (int8_t *)rec;
     if (type == SLM_QUANT_Q8_0) {
         memcpy(out, q, sizeof q);
-        for (int l = 0; l < 32; l++) {
-            store_i32(rec + ACT_Q8_0_CORR + 4 * l,
-                      -128 * (out[4 * l] + out[4 * l + 1] + out[4 * l + 2] + out[4 * l + 3]));
-            store_f32(rec + ACT_Q8_0_DX + 4 * l, dx[l / 8]);
+        for (int k = 0; k < ACT_GROUP_BLOCKS; k++) {
+            int32_t sum = 0;
+            for (int i = 0; i < QK; i++) sum += out[QK * k + i];
+            store_i32(rec + ACT_Q8_0_CORR + 4 * k, -128 * sum);
+            store_f32(rec + ACT_Q8_0_DX + 4 * k, dx[k]);
         }
         return;
     }
@@ -261,8 +262,8 @@ int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int
 
 /* ---- matvec: activations + rows ------------------------------------------- */
 
-/* Activations live on the stack up to this many bytes (8192 inputs of Q8_0). */
-#define STACK_ACT_BYTES (8192 / 128 * ACT_Q8_0_RECORD)
+/* Activations live on the stack up to this many bytes (8192 inputs of Q4_0, the largest record). */
+#define STACK_ACT_BYTES (8192 / 128 * ACT_Q4_0_RECORD)
 
 int slm_quant_matvec_with(const char *isa, slm_quant_type type, const void *W, int n_in, int n_out, const float *x,
                           float *y) {

@@ -65,7 +65,7 @@ INLINE float row_q8_0(const quant_rows_job *job, int r) {
         int k4 = b % ACT_GROUP_BLOCKS;
         __m256i x = load256(rec + QK * k4), w = load256(block + 2);
         __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-        float scale = f16_at(block) * quant_load_f32(rec + ACT_Q8_0_DX + 32 * k4);
+        float scale = f16_at(block) * quant_load_f32(rec + ACT_Q8_0_DX + 4 * k4);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), _mm256_set1_ps(scale), acc);
     }
     return hsum256(acc);

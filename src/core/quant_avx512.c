@@ -38,7 +38,7 @@ static const uint8_t q4_0_d_index[64] = {
     36, 37, 36, 37, 36, 37, 36, 37, 54, 55, 54, 55, 54, 55, 54, 55, /* the upper 32 bytes are unused */
 };
 /* Q8_0: qs of blocks 0-1 from bytes 0..127 (sources at 0 and 64), of blocks 2-3 from
- * bytes 64..135 (sources at 64 and 72); the four d, each for 8 int32 lanes. */
+ * bytes 64..135 (sources at 64 and 72); the four d. */
 static const uint8_t q8_0_qs01_index[64] = {
     2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
     24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47,
@@ -49,11 +49,7 @@ static const uint8_t q8_0_qs23_index[64] = {
     28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 40, 41, 42,  43,  44,  45,  46,  47,  48,  49,  50, 51,
     52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127,
 };
-static const uint8_t q8_0_d_index[64] = {
-    0,  1,  0,  1,  0,   1,   0,   1,   0,   1,   0,   1,   0,   1,   0,   1,   34,  35,  34,  35,  34, 35,
-    34, 35, 34, 35, 34,  35,  34,  35,  34,  35,  68,  69,  68,  69,  68,  69,  68,  69,  68,  69,  68, 69,
-    68, 69, 68, 69, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103, 102, 103,
-};
+static const uint8_t q8_0_d_index[64] = {0, 1, 34, 35, 68, 69, 102, 103}; /* the 4 d; the rest unused */
 
 INLINE __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 INLINE __m512i load_first(const uint8_t *p, int n) { /* bytes p[0..n) (n <= 64), zeros after */
@@ -101,18 +97,25 @@ INLINE float row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r) {
 
 typedef struct {
     __m512i qs01_index, qs23_index, d_index, bias;
+    __m512i lanes01, lanes23; /* dword indices: block 0 (2) for lanes 0-7, block 1 (3) for lanes 8-15 */
 } q8_0_consts;
 
-/* acc += the 4 blocks whose bytes 0..63 are a, 64..127 b and 72..135 c. */
+/* acc += the 4 blocks whose bytes 0..63 are a, 64..127 b and 72..135 c. The record's
+ * per-block corrections start lanes 0 and 8 of each block pair's accumulator (a lane's
+ * share does not matter: only the block's sum is used); the per-block scales
+ * d * dx are formed once and spread over each block's 8 lanes. */
 INLINE __m512 q8_0_group(const q8_0_consts *k, __m512i a, __m512i b, __m512i c, const uint8_t *rec, __m512 acc) {
     __m512i qs01 = _mm512_xor_si512(_mm512_permutex2var_epi8(a, k->qs01_index, b), k->bias);
     __m512i qs23 = _mm512_xor_si512(_mm512_permutex2var_epi8(b, k->qs23_index, c), k->bias);
-    __m512i d = _mm512_permutex2var_epi8(a, k->d_index, b);
-    __m512 dw01 = _mm512_cvtph_ps(_mm512_castsi512_si256(d)), dw23 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
-    __m512i s01 = _mm512_dpbusd_epi32(load512(rec + ACT_Q8_0_CORR), qs01, load512(rec));
-    __m512i s23 = _mm512_dpbusd_epi32(load512(rec + ACT_Q8_0_CORR + 64), qs23, load512(rec + 64));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_mul_ps(dw01, _mm512_loadu_ps(rec + ACT_Q8_0_DX)), acc);
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_mul_ps(dw23, _mm512_loadu_ps(rec + ACT_Q8_0_DX + 64)), acc);
+    __m128 dw = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi8(a, k->d_index, b)));
+    __m512 scale =
+        _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps((const float *)(const void *)(rec + ACT_Q8_0_DX))));
+    __m512i corr = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(rec + ACT_Q8_0_CORR)));
+    __m512i s01 = _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes01, corr), qs01, load512(rec));
+    __m512i s23 =
+        _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes23, corr), qs23, load512(rec + 64));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_permutexvar_ps(k->lanes01, scale), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_permutexvar_ps(k->lanes23, scale), acc);
 }
 
 INLINE float row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r) {
@@ -133,12 +136,13 @@ INLINE float row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r) {
 
 /* int16 lanes, zero-extended from bytes of a 128-bit lane: byte j0 in the low 256 bits, j1 in the high. */
 INLINE __m512i pick_bytes16(int j0, int j1) {
-    long long lo = 0, hi = 0;
+    unsigned long long lo = 0, hi = 0;
     for (int i = 0; i < 4; i++) {
-        lo |= (long long)(0x8000 | j0) << (16 * i); /* byte j0, then a zero byte (index with bit 7 set) */
-        hi |= (long long)(0x8000 | j1) << (16 * i);
+        lo |= (0x8000ull | (unsigned)j0) << (16 * i); /* byte j0, then a zero byte (index with bit 7 set) */
+        hi |= (0x8000ull | (unsigned)j1) << (16 * i);
     }
-    return _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo);
+    return _mm512_set_epi64((long long)hi, (long long)hi, (long long)hi, (long long)hi, (long long)lo, (long long)lo,
+                            (long long)lo, (long long)lo);
 }
 
 /* The int32 lanes of sum_s sc_s sum_{i in s} q_i x_i for one block, with sm (sc0..7,
@@ -230,8 +234,13 @@ TARGET static void all_q4_0(const quant_rows_job *job) {
 }
 
 TARGET static void all_q8_0(const quant_rows_job *job) {
-    const q8_0_consts c = {load512(q8_0_qs01_index), load512(q8_0_qs23_index), load512(q8_0_d_index),
-                           _mm512_set1_epi8((char)0x80)};
+    const q8_0_consts c = {load512(q8_0_qs01_index),
+                           load512(q8_0_qs23_index),
+                           load512(q8_0_d_index),
+                           _mm512_set1_epi8((char)0x80),
+                           _mm512_set_epi64(0x100000001, 0x100000001, 0x100000001, 0x100000001, 0, 0, 0, 0),
+                           _mm512_set_epi64(0x300000003, 0x300000003, 0x300000003, 0x300000003, 0x200000002,
+                                            0x200000002, 0x200000002, 0x200000002)};
     for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q8_0(job, &c, r);
 }
 

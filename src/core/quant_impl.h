@@ -14,10 +14,12 @@
  *   int32 corr[16]  corr[l] = -8 * (q[4l..4l+3] + q[64+4l..64+4l+3]): the nibbles are
  *                   stored as n = w + 8, so sum n x - 8 sum x = sum w x
  *   float dx[16]    dx[l] = scale of block l / 4
- * Q8_0 record (4 blocks, 384 bytes):
+ * Q8_0 record (4 blocks, 192 bytes):
  *   int8  q[128]    natural order
- *   int32 corr[32]  corr[l] = -128 * (q[4l..4l+3]): weights enter as w + 128 (unsigned)
- *   float dx[32]    dx[l] = scale of block l / 8
+ *   int32 corr[4]   corr[k] = -128 * (sum of block k's q): weights enter as w + 128 (unsigned)
+ *   float dx[4]     the blocks' scales; then 32 bytes of zeros
+ *   (compact, unlike Q4_0's per-lane record: at n_in = 8192 a per-lane one no longer
+ *   fits in L1 beside the weight stream, and the Q8_0 kernel ran at half speed)
  * Q4_K / Q6_K record (one 256-weight super-block, 320 bytes):
  *   int8  q[256]    Q6_K: natural order. Q4_K: each 128 as the 32-element
  *                   sub-blocks 0, 2, 1, 3 (low nibbles of 64 weight bytes, then high)
@@ -56,9 +58,9 @@ enum {
     ACT_Q4_0_RECORD = 256,
     ACT_Q4_0_CORR = 128,
     ACT_Q4_0_DX = 192,
-    ACT_Q8_0_RECORD = 384,
+    ACT_Q8_0_RECORD = 192,
     ACT_Q8_0_CORR = 128,
-    ACT_Q8_0_DX = 256,
+    ACT_Q8_0_DX = 144,
     ACT_K_RECORD = 320,
     ACT_K_BSUM = 256,
     ACT_K_DX = 288,

@@ -27,7 +27,7 @@ static float row_q8_0(const uint8_t *row, int n_in, const uint8_t *act) {
         const int8_t *x = (const int8_t *)rec + QK * (b % ACT_GROUP_BLOCKS);
         int32_t isum = 0;
         for (int j = 0; j < QK; j++) isum += (int8_t)row[2 + j] * x[j];
-        sum += load_f16(row) * quant_load_f32(rec + ACT_Q8_0_DX + 32 * (b % 4)) * (float)isum;
+        sum += load_f16(row) * quant_load_f32(rec + ACT_Q8_0_DX + 4 * (b % 4)) * (float)isum;
     }
     return sum;
 }

@@ -30,6 +30,7 @@ static const name_pair layer_names[] = {
     {"self_attn.v_proj", "attn_v"},
     {"self_attn.o_proj", "attn_output"},
     {"self_attn.dense", "attn_output"},
+    {"self_attn.qkv_proj", "attn_qkv"},
     {"post_attention_layernorm", "ffn_norm"},
     {"mlp.gate_proj", "ffn_gate"},
     {"mlp.up_proj", "ffn_up"},

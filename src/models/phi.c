@@ -18,12 +18,19 @@ static void load_block(slm_loader *ld, slm_block *b, int l, float eps) {
     b->attn_norm.weight = slm_loader_vector(ld, PHI_NAME("input_layernorm.weight"), d, 0);
     b->attn_norm.bias = slm_loader_vector(ld, PHI_NAME("input_layernorm.bias"), d, 0);
     b->attn_norm.eps = eps;
-    slm_loader_matrix(ld, PHI_NAME("self_attn.q_proj.weight"), SLM_LAYOUT_OUT_IN, d, qw, &b->q.w);
-    b->q.bias = slm_loader_vector(ld, PHI_NAME("self_attn.q_proj.bias"), qw, 0);
-    slm_loader_matrix(ld, PHI_NAME("self_attn.k_proj.weight"), SLM_LAYOUT_OUT_IN, d, kw, &b->k.w);
-    b->k.bias = slm_loader_vector(ld, PHI_NAME("self_attn.k_proj.bias"), kw, 0);
-    slm_loader_matrix(ld, PHI_NAME("self_attn.v_proj.weight"), SLM_LAYOUT_OUT_IN, d, kw, &b->v.w);
-    b->v.bias = slm_loader_vector(ld, PHI_NAME("self_attn.v_proj.bias"), kw, 0);
+    if (slm_loader_has(ld, PHI_NAME("self_attn.qkv_proj.weight"))) {
+        /* One fused projection, rows q then k then v: the attn_qkv of phi2 GGUF files
+         * converted from microsoft/phi-2's first layout (its mixer.Wqkv). */
+        slm_loader_matrix(ld, PHI_NAME("self_attn.qkv_proj.weight"), SLM_LAYOUT_OUT_IN, d, qw + 2 * kw, &b->qkv.w);
+        b->qkv.bias = slm_loader_vector(ld, PHI_NAME("self_attn.qkv_proj.bias"), qw + 2 * kw, 0);
+    } else {
+        slm_loader_matrix(ld, PHI_NAME("self_attn.q_proj.weight"), SLM_LAYOUT_OUT_IN, d, qw, &b->q.w);
+        b->q.bias = slm_loader_vector(ld, PHI_NAME("self_attn.q_proj.bias"), qw, 0);
+        slm_loader_matrix(ld, PHI_NAME("self_attn.k_proj.weight"), SLM_LAYOUT_OUT_IN, d, kw, &b->k.w);
+        b->k.bias = slm_loader_vector(ld, PHI_NAME("self_attn.k_proj.bias"), kw, 0);
+        slm_loader_matrix(ld, PHI_NAME("self_attn.v_proj.weight"), SLM_LAYOUT_OUT_IN, d, kw, &b->v.w);
+        b->v.bias = slm_loader_vector(ld, PHI_NAME("self_attn.v_proj.bias"), kw, 0);
+    }
     slm_loader_matrix(ld, PHI_NAME("self_attn.dense.weight"), SLM_LAYOUT_OUT_IN, qw, d, &b->o.w);
     b->o.bias = slm_loader_vector(ld, PHI_NAME("self_attn.dense.bias"), d, 0);
     slm_loader_matrix(ld, PHI_NAME("mlp.fc1.weight"), SLM_LAYOUT_OUT_IN, d, ff, &b->up.w);

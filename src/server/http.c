@@ -229,7 +229,10 @@ static mhd_result list_models(srv_server *s, struct MHD_Connection *conn, const 
                                  m->is_encoder ? "encoder" : "decoder", "architecture", info.architecture,
                                  "context_length", m->is_encoder ? info.n_ctx_train : m->n_ctx, "parameters",
                                  (json_int_t)info.n_params);
-        if (one) return send_reply(conn, (srv_reply){200, item, NULL});
+        if (one) {
+            json_decref(data);
+            return send_reply(conn, (srv_reply){200, item, NULL});
+        }
         json_array_append_new(data, item);
     }
     if (one) {
@@ -237,6 +240,24 @@ static mhd_result list_models(srv_server *s, struct MHD_Connection *conn, const 
         return send_error(conn, 404, "invalid_request_error", "model", "model_not_found", "no such model");
     }
     return send_reply(conn, (srv_reply){200, json_pack("{s:s,s:o}", "object", "list", "data", data), NULL});
+}
+
+/* {"status": "ok"|"draining", "models": [{id, slots, active, queued, completed, cancelled,
+ * decode_steps, decode_rows}]}: decode_rows / decode_steps is the mean batch size. */
+static mhd_result health(srv_server *s, struct MHD_Connection *conn) {
+    int draining = atomic_load(&s->draining);
+    json_t *models = json_array();
+    for (int i = 0; i < s->n_models; i++) {
+        if (!s->models[i].scheduler) continue;
+        srv_scheduler_stats st = srv_scheduler_get_stats(s->models[i].scheduler);
+        json_array_append_new(models, json_pack("{s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:I}", "id", s->models[i].name,
+                                                "slots", st.slots, "active", st.active, "queued", st.queued,
+                                                "completed", (json_int_t)st.completed, "cancelled",
+                                                (json_int_t)st.cancelled, "decode_steps", (json_int_t)st.steps,
+                                                "decode_rows", (json_int_t)st.rows));
+    }
+    json_t *body = json_pack("{s:s,s:o}", "status", draining ? "draining" : "ok", "models", models);
+    return send_reply(conn, (srv_reply){draining ? 503 : 200, body, NULL});
 }
 
 static int authorized(const srv_server *s, struct MHD_Connection *conn) {
@@ -298,11 +319,9 @@ static mhd_result route(srv_server *s, struct MHD_Connection *conn, const char *
         char *page = strdup(srv_web_page);
         return page ? send_text(conn, 200, page, "text/html; charset=utf-8", NULL) : MHD_NO;
     }
-    if (get && !strcmp(url, "/health")) {
-        int draining = atomic_load(&s->draining);
-        return send_reply(conn, (srv_reply){draining ? 503 : 200,
-                                            json_pack("{s:s}", "status", draining ? "draining" : "ok"), NULL});
-    }
+    if (get && !strcmp(url, "/health")) return health(s, conn);
+    if (!strcmp(url, "/") || !strcmp(url, "/health"))
+        return send_error(conn, 405, "invalid_request_error", NULL, "method_not_allowed", "only GET here");
     if (strncmp(url, "/v1/", 4) != 0)
         return send_error(conn, 404, "invalid_request_error", NULL, "not_found", "no such endpoint");
     if (!authorized(s, conn))

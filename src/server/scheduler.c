@@ -37,6 +37,7 @@ struct srv_scheduler {
     pthread_cond_t wake;
     srv_choice *head, *tail;
     int n_queued, max_queued, n_active, stop;
+    long n_completed, n_cancelled, n_steps, n_rows;
     pthread_t thread;
     int started;
 };
@@ -126,12 +127,12 @@ static void finish_choice(srv_scheduler *s, srv_choice *c, slm_finish_reason rea
     slm_text_stream_free(c->stream);
     c->sampler = NULL;
     c->stream = NULL;
-    if (c->slot >= 0) {
-        s->owner[c->slot] = NULL;
-        pthread_mutex_lock(&s->lock);
-        s->n_active--;
-        pthread_mutex_unlock(&s->lock);
-    }
+    if (c->slot >= 0) s->owner[c->slot] = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (c->slot >= 0) s->n_active--;
+    if (c->finish == SLM_FINISH_CALLER) s->n_cancelled++;
+    else s->n_completed++;
+    pthread_mutex_unlock(&s->lock);
     c->slot = -1;
     c->done = 1;
     if (r->params.stream && c->finish != SLM_FINISH_CALLER) srv_emit_finish(r, c);
@@ -247,6 +248,10 @@ static void step(srv_scheduler *s) {
         for (int i = 0; i < n; i++) fail_choice(s, s->owner[s->batch_slots[i]], &err);
         return;
     }
+    pthread_mutex_lock(&s->lock);
+    s->n_steps++;
+    s->n_rows += n;
+    pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < n; i++) consume(s, s->owner[s->batch_slots[i]], s->logits + (size_t)i * s->n_vocab);
 }
 
@@ -309,6 +314,13 @@ int srv_scheduler_load(srv_scheduler *s) {
     int load = s->n_active + s->n_queued;
     pthread_mutex_unlock(&s->lock);
     return load;
+}
+
+srv_scheduler_stats srv_scheduler_get_stats(srv_scheduler *s) {
+    pthread_mutex_lock(&s->lock);
+    srv_scheduler_stats st = {s->n_slots, s->n_active, s->n_queued, s->n_completed, s->n_cancelled, s->n_steps, s->n_rows};
+    pthread_mutex_unlock(&s->lock);
+    return st;
 }
 
 srv_scheduler *srv_scheduler_new(srv_model *m, const srv_config *config, slm_error *err) {

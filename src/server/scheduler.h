@@ -96,6 +96,16 @@ int srv_scheduler_submit(srv_scheduler *s, srv_request *r);
 /* Sequences running or waiting. */
 int srv_scheduler_load(srv_scheduler *s);
 
+/* Counters for /health: slots, sequences running and waiting, and sequences ended so
+ * far normally (completed) or because their client went away or the server stopped. */
+typedef struct {
+    int slots, active, queued;
+    long completed, cancelled;
+    long steps, rows; /* batched decode steps so far, and the sequences they advanced */
+} srv_scheduler_stats;
+
+srv_scheduler_stats srv_scheduler_get_stats(srv_scheduler *s);
+
 /* ---- the OpenAI shapes of what a request produced (openai.c) ---- */
 
 /* Streaming events, appended to r->out under r->lock by the scheduler thread. */

@@ -44,13 +44,34 @@ prompt_ids() { build/slm tokenize "$1" "$2" | python3 -c 'import json,sys; print
 slm_text() { build/slm generate "$1" "$2" --temperature 0 --max-tokens "$3" --ignore-eos --no-stream --threads 1 2>/dev/null; }
 llama_text() { node "$here/llama_greedy.mjs" "$1" "$2" "$3" | python3 -c 'import json,sys; sys.stdout.write(json.load(sys.stdin)["text"])'; }
 
+# When two implementations' logits nearly tie (random weights make them flat), greedy paths may
+# part on rounding alone. Then each of llama.cpp's choices must be slm's top token or within 1% of
+# the top logit's magnitude of it, on llama.cpp's own path (teacher-forced through slm forward).
+near_ties() { # FILE PROMPT_IDS N
+    local gen
+    gen=$(node "$here/llama_greedy.mjs" "$1" "$2" "$3" 2>/dev/null | python3 -c 'import json,sys; print(",".join(map(str, json.load(sys.stdin)["generated"])))')
+    build/slm forward "$1" --ids "$2,$gen" --threads 1 | python3 -c 'import json,sys
+d = json.load(sys.stdin); n_prompt = len(sys.argv[1].split(",")); gen = [int(t) for t in sys.argv[2].split(",")]
+V = d["shape"][2]; x = d["data"]
+worst = 0.0
+for k, tok in enumerate(gen):
+    row = x[(n_prompt - 1 + k) * V:(n_prompt + k) * V]
+    top = max(row)
+    worst = max(worst, (top - row[tok]) / max(abs(top), 1e-6))
+print("worst gap %.4f" % worst); sys.exit(0 if worst <= 0.01 else 1)' "$2" "$gen"
+}
+
 compare_greedy() { # LABEL FILE PROMPT N
     local ids a b
     ids=$(prompt_ids "$2" "$3")
     a=$(slm_text "$2" "$3" "$4")
     b=$(llama_text "$2" "$ids" "$4" 2>&1)
-    [ "$a" = "$b" ]
-    check "$1: greedy text equal" $? "slm \"${a:0:80}\" llama.cpp \"${b:0:80}\""
+    if [ "$a" = "$b" ]; then
+        check "$1: greedy text equal" 0 ""
+    else
+        gap=$(near_ties "$2" "$ids" "$4")
+        check "$1: greedy text equal, or parted only at near-ties ($gap)" $? "slm \"${a:0:80}\" llama.cpp \"${b:0:80}\""
+    fi
 }
 
 for model in stories gpt2 phi; do
