@@ -69,7 +69,10 @@ port_a=$(port_of "$scratch/a.err"); check "server A starts on a free port" $?
 port_b=$(port_of "$scratch/b.err"); check "server B starts on a free port" $?
 
 mkdir -p build
-SLM_BASE=http://127.0.0.1:$port_a SLM_BASE_SMALL=http://127.0.0.1:$port_b SLM_API_KEY=$key SLM_BIN=$slm \
+# An instrumented binary: load.mjs then compares decode steps, not wall time (see there).
+sanitized=0
+ldd "$slm" 2>/dev/null | grep -q libasan && sanitized=1
+SLM_SANITIZED=$sanitized SLM_BASE=http://127.0.0.1:$port_a SLM_BASE_SMALL=http://127.0.0.1:$port_b SLM_API_KEY=$key SLM_BIN=$slm \
     SLM_MODEL=$stories SLM_EMBED_MODEL=$st SLM_TASK_DIR=$scratch SLM_PID_SMALL=$pid_b \
     SLM_SCREENSHOT=build/server_page.png node tests/server/run.mjs >"$scratch/node.out" 2>&1
 grep -v '^NODE ' "$scratch/node.out" >&2

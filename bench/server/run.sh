@@ -19,7 +19,7 @@ gpt2=$out/server-gpt2-small
 for f in config.json model.safetensors; do ln -sf "$PWD/$out/gpt2-small-f16/$f" "$gpt2/$f"; done
 for f in vocab.json merges.txt tokenizer_config.json; do ln -sf "$PWD/tests/data/tokenizers/gpt2/$f" "$gpt2/$f"; done
 
-$slm serve stories260K=models/stories260K/stories260K.bin gpt2-small=$gpt2 --port 0 --parallel 16 --queue 64 \
+$slm serve stories260K=models/stories260K/stories260K.bin gpt2-small=$gpt2 --port 0 --parallel 16 --queue 64 --threads ${THREADS:-1} \
     --ctx 512 2>"$out/server.err" &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT

@@ -442,7 +442,7 @@ slm_status slm_model_save_gguf(const slm_model *m, const char *path, const char 
     }
     if (!st) {
         memcpy(all, meta->kvs, (size_t)meta->n * sizeof *all);
-        memcpy(all + meta->n, tok_kvs, (size_t)n_tok * sizeof *all);
+        if (n_tok) memcpy(all + meta->n, tok_kvs, (size_t)n_tok * sizeof *all);
         st = slm_gguf_write(path, all, meta->n + n_tok, x.tensors, x.n, err);
     }
     free(all);

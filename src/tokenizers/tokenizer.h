@@ -32,6 +32,13 @@ slm_status slm_tokenizer_gguf_metadata(const slm_tokenizer *tok, const char *pre
                                        void **storage, slm_error *err);
 void slm_tokenizer_gguf_metadata_free(void *storage);
 
+/* 1 when tok can be written as a llama2.c tokenizer.bin (llama2c_vocab_write.c): a score-based
+ * SentencePiece BPE (from tokenizer.bin or a GGUF "llama" vocabulary) with BOS 1 and EOS 2. */
+int slm_tokenizer_is_llama2c(const slm_tokenizer *tok);
+/* Writes tok as llama2.c's tokenizer.bin with at least n_entries records (llama2.c reads one per
+ * model vocabulary row; missing ones are empty). Another kind of tokenizer is SLM_ERR_UNSUPPORTED. */
+slm_status slm_tokenizer_save_llama2c(const slm_tokenizer *tok, int32_t n_entries, const char *path, slm_error *err);
+
 /* The bytes token id adds to decoded text when it follows token prev
  * (prev = -1 for the first generated token after nothing). Points into the
  * tokenizer; *len is set. Streaming decoders call this token by token; the

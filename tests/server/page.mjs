@@ -5,7 +5,9 @@ import { env, check, section } from './lib.mjs';
 
 async function page() {
   const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+    // No background networking: this machine has no network, and Chromium's retries only add noise.
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   try {
     const p = await browser.newPage({ viewport: { width: 1000, height: 760 } });
     const problems = [];
