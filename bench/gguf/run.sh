@@ -8,12 +8,16 @@
 # Each configuration runs slm (build/bench_generate) then llama.cpp
 # (bench_llamacpp.mjs) back to back, one process each, so each peak RSS is its
 # own. The 1-minute load average is stored beside every row: the host is
-# shared. Results: bench/out/gguf/results.jsonl, table: summarize.py.
+# shared: contention only ever slows a run down, so with REPEAT the fastest
+# decode of each configuration is the one reported. Results:
+# bench/out/gguf/results.jsonl, table: summarize.py.
 # Not a test: nothing here asserts a speed.
 #
 # Environment knobs (to rerun some rows when the machine is quiet):
 #   ONLY="gpt2-small-q4_0 phi-1_5-q8_0"  run only these files (results appended)
 #   THREADS="1 2"                        thread counts
+#   REPEAT=3                             measure each pair N times, the order
+#                                        alternating (summarize.py keeps the best)
 #   GPT2_TYPES, PHI_TYPES                the types of each shape
 #   GPT2_SHAPE=gpt2-tiny PHI_SHAPE=phi-tiny  a smoke test of this script in seconds
 set -euo pipefail
@@ -25,6 +29,7 @@ THREADS=${THREADS:-"1 2"}
 GPT2_TYPES=${GPT2_TYPES:-"f32 f16 q8_0 q4_0 q4_k"}
 PHI_TYPES=${PHI_TYPES:-"f16 q8_0 q4_0 q4_k"}
 ONLY=${ONLY:-}
+REPEAT=${REPEAT:-1}
 GPT2_SHAPE=${GPT2_SHAPE:-gpt2-small}
 PHI_SHAPE=${PHI_SHAPE:-phi-1_5}
 
@@ -99,8 +104,13 @@ measure() { # impl name threads command...
 for name in "${files[@]}"; do
     file=$gg/$name.gguf
     for threads in $THREADS; do
-        measure slm "$name" "$threads" build/bench_generate "$file" --threads "$threads" --prompt 128 --decode 64
-        measure llama.cpp "$name" "$threads" node bench/gguf/bench_llamacpp.mjs "$file" --threads "$threads" --prompt 128 --decode 64
+        for ((rep = 0; rep < REPEAT; rep++)); do
+            slm=(measure slm "$name" "$threads" build/bench_generate "$file" --threads "$threads" --prompt 128 --decode 64)
+            llama=(measure llama.cpp "$name" "$threads" node bench/gguf/bench_llamacpp.mjs "$file" --threads "$threads"
+                   --prompt 128 --decode 64)
+            # Whoever runs second finds the file's pages cached either way; alternating evens out the rest.
+            if ((rep % 2 == 0)); then "${slm[@]}"; "${llama[@]}"; else "${llama[@]}"; "${slm[@]}"; fi
+        done
     done
 done
 echo "uptime after: $(uptime)"

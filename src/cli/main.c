@@ -28,7 +28,9 @@ static const char usage[] =
     "  serve    MODEL... [--host 127.0.0.1] [--port 8080] [--api-key KEY] [--parallel 4] [--ctx N]\n"
     "           [--threads N] [--queue 64] [--max-body BYTES] [--max-depth 64] [--max-n 8] [--max-tokens 4096]\n"
     "           (MODEL may be NAME=PATH; an OpenAI-compatible HTTP server, see README \"Server\")\n"
-    "  convert  MODEL OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k]\n"
+    "  convert  MODEL OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k]   (GGUF)\n"
+    "  convert  MODEL OUT.bin                                (llama2.c checkpoint + tok<vocab>.bin; llama)\n"
+    "  convert  MODEL OUT_FOLDER [--type f32|f16|bf16]       (Hugging Face config.json + model.safetensors)\n"
     "  quantize MODEL OUT.gguf --type q8_0|q4_0|q4_k|q6_k|f16|bf16|f32\n"
     "MODEL is a Hugging Face folder, a llama2.c checkpoint, a GGUF file or a tokenizer file.\n"
     "PROMPT or TEXT '-' reads standard input.\n";

@@ -271,12 +271,13 @@ static void prefill_panels(const slm_kernels_table *kt, const slm_matmul_problem
  * hardware prefetchers do not follow. The dot tiles instead read dot_nr rows
  * of W as they are (copied into an L1-resident buffer, converted to f32 once)
  * against dot_mr rows of x at a time, while the next rows of W are fetched.
- * Rows of x go in blocks of DOT_ROWS so a block's k-slice stays in L2 while
- * every group of W rows passes over it. Measured on Zen 4 (one thread, weights
- * not in cache): ~8% faster than the packed tiles at 128 rows; slower with
- * many rows (W is then re-read per block) and for short k (the reductions at
- * the end of each tile weigh more), hence the limits. */
-enum { DOT_KC = 512, DOT_ROWS = 128, DOT_MAX_ROWS = 512, DOT_MIN_K = 256 };
+ * Every row of x passes over each group, so x's k-slice (at most DOT_MAX_ROWS
+ * x DOT_KC floats, 480 KiB) must stay in L2. Measured on Zen 4 (one thread,
+ * weights not in cache, 128 rows): 8-11% faster than the packed tiles for
+ * the BERT-base and MiniLM shapes. With more rows the packed tiles win (their
+ * transposition is shared by more rows, and they reuse B better), and for
+ * short k the reductions at the end of each tile weigh too much. */
+enum { DOT_KC = 768, DOT_MAX_ROWS = 160, DOT_MIN_K = 256 };
 
 static int use_dot_tiles(const slm_kernels_table *kt, const slm_matmul_problem *p) {
     return kt->dot_tile && p->W->layout == SLM_LAYOUT_OUT_IN && p->T <= DOT_MAX_ROWS && p->W->n_in >= DOT_MIN_K;
@@ -299,22 +300,22 @@ static weight_lines lines_of(const slm_matrix *W, int n, int rows, int kb, int k
     return g;
 }
 
-/* Rows [t0, t1) of x against the group of W rows in wbuf (columns [n, n + ncols)
- * of y, k in [kb, kb + kc)), prefetching `next` meanwhile. */
-static void dot_group(const slm_kernels_table *kt, const slm_matmul_problem *p, int t0, int t1, int kb, int kc,
-                      int n, int ncols, const float *wbuf, const weight_lines *next) {
+/* Every row of x against the group of W rows in wbuf (columns [n, n + ncols) of
+ * y, k in [kb, kb + kc)), prefetching `next` meanwhile. */
+static void dot_group(const slm_kernels_table *kt, const slm_matmul_problem *p, int kb, int kc, int n, int ncols,
+                      const float *wbuf, const weight_lines *next) {
     const int K = p->W->n_in, N = p->W->n_out, mr = kt->dot_mr;
-    const int n_tiles = (t1 - t0 + mr - 1) / mr;
+    const int n_tiles = (p->T + mr - 1) / mr;
     int fetched = 0;
     for (int i = 0; i < n_tiles; i++) {
-        int t = t0 + i * mr;
+        int t = i * mr;
         /* A share of next's lines per tile. (Inline: GCC deletes a call to a function
          * that only prefetches, as if it were pure.) */
         for (int upto = (int)((long long)next->lines * (i + 1) / n_tiles); fetched < upto; fetched++)
             __builtin_prefetch(next->start + (size_t)(fetched / next->row_lines) * next->row_bytes +
                                    (size_t)(fetched % next->row_lines) * 64,
                                0, 3);
-        kt->dot_tile(min_int(mr, t1 - t), ncols, kc, p->x + (size_t)t * (size_t)K + (size_t)kb, (size_t)K, wbuf,
+        kt->dot_tile(min_int(mr, p->T - t), ncols, kc, p->x + (size_t)t * (size_t)K + (size_t)kb, (size_t)K, wbuf,
                      DOT_KC, p->y + (size_t)t * (size_t)N + (size_t)n, (size_t)N, p->bias ? p->bias + n : NULL,
                      kb > 0);
     }
@@ -325,24 +326,19 @@ static void prefill_dot(const slm_kernels_table *kt, const slm_matmul_problem *p
     const slm_matrix *W = p->W;
     const int K = W->n_in, nr = kt->dot_nr;
     const size_t esz = slm_dtype_size(W->dtype);
-    for (int tb = 0; tb < p->T; tb += DOT_ROWS) {
-        int t_end = min_int(p->T, tb + DOT_ROWS);
-        for (int kb = 0; kb < K; kb += DOT_KC) {
-            int kc = min_int(DOT_KC, K - kb);
-            for (int n = n0; n < n1; n += nr) {
-                int ncols = min_int(nr, n1 - n);
-                for (int j = 0; j < ncols; j++)
-                    kt->convert(W->dtype, (const char *)W->data + ((size_t)(n + j) * (size_t)K + (size_t)kb) * esz,
-                                wbuf + (size_t)j * DOT_KC, (size_t)kc);
-                /* The group after this one: the next rows, else the first rows of the next k-block
-                 * (or of the next block of x, from k = 0). */
-                int next_n = n + nr < n1 ? n + nr : n0;
-                int next_kb = n + nr < n1 ? kb : kb + kc < K ? kb + kc : 0;
-                weight_lines next = {0};
-                if (n + nr < n1 || kb + kc < K || t_end < p->T)
-                    next = lines_of(W, next_n, min_int(nr, n1 - next_n), next_kb, min_int(DOT_KC, K - next_kb));
-                dot_group(kt, p, tb, t_end, kb, kc, n, ncols, wbuf, &next);
-            }
+    for (int kb = 0; kb < K; kb += DOT_KC) {
+        int kc = min_int(DOT_KC, K - kb);
+        for (int n = n0; n < n1; n += nr) {
+            int ncols = min_int(nr, n1 - n);
+            for (int j = 0; j < ncols; j++)
+                kt->convert(W->dtype, (const char *)W->data + ((size_t)(n + j) * (size_t)K + (size_t)kb) * esz,
+                            wbuf + (size_t)j * DOT_KC, (size_t)kc);
+            /* The group after this one: the next rows, else the first rows of the next k-block. */
+            int next_n = n + nr < n1 ? n + nr : n0, next_kb = n + nr < n1 ? kb : kb + kc;
+            weight_lines next = {0};
+            if (next_kb < K)
+                next = lines_of(W, next_n, min_int(nr, n1 - next_n), next_kb, min_int(DOT_KC, K - next_kb));
+            dot_group(kt, p, kb, kc, n, ncols, wbuf, &next);
         }
     }
 }

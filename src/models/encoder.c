@@ -383,7 +383,11 @@ static void attention_task(void *ctx, int task, int n_tasks) {
     const slm_encoder_scratch *s = job->s;
     int d = job->width, hd = m->head_dim, n_heads = m->n_heads;
     float *buf = s->scores + (size_t)task * job->buffer_stride;
-    for (int p = task; p < job->n_seqs * n_heads; p += n_tasks) {
+    /* Contiguous runs of (sequence, head): the matmuls before split q, k and v by
+     * columns in the same order, so a task's heads are mostly in its core's cache. */
+    int pairs = job->n_seqs * n_heads;
+    int p1 = (int)((long long)pairs * (task + 1) / n_tasks);
+    for (int p = (int)((long long)pairs * task / n_tasks); p < p1; p++) {
         int seq = p / n_heads, h = p % n_heads;
         int rows = s->seq_rows[seq], keys = s->seq_keys[seq];
         size_t first = (size_t)s->seq_first[seq] * d + (size_t)h * hd;
@@ -402,6 +406,30 @@ static void attention_task(void *ctx, int task, int n_tasks) {
     }
 }
 
+typedef struct {
+    const slm_norm *norm;
+    float *x;       /* (N, d): the residual in, the normed sum out */
+    float *h;       /* (N, d): the sublayer's output, overwritten by the sum */
+    int N, d;
+} residual_norm_job;
+
+static void residual_norm_task(void *ctx, int task, int n_tasks) {
+    const residual_norm_job *job = ctx;
+    int r0 = (int)((long long)job->N * task / n_tasks), r1 = (int)((long long)job->N * (task + 1) / n_tasks);
+    if (r1 <= r0) return;
+    float *h = job->h + (size_t)r0 * job->d, *x = job->x + (size_t)r0 * job->d;
+    slm_add(h, x, (size_t)(r1 - r0) * job->d);
+    slm_norm_forward(job->norm, x, h, r1 - r0, job->d);
+}
+
+/* x = norm(h + x), post-norm's residual step, in one pass over rows split
+ * across the pool (each thread adds and normalises the same rows). */
+static void residual_norm(slm_thread_pool *pool, const slm_norm *norm, float *x, float *h, int N, int d) {
+    residual_norm_job job = {norm, x, h, N, d};
+    int tasks = N < 16 ? 1 : slm_attention_tasks(pool);
+    slm_thread_pool_run(tasks > 1 ? pool : NULL, residual_norm_task, &job, tasks);
+}
+
 static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_thread_pool *pool,
                           const slm_encoder_scratch *s, int N, int n_seqs, int buffer_stride) {
     int d = m->d_model;
@@ -411,13 +439,11 @@ static void layer_forward(const slm_model *m, const slm_encoder_layer *L, slm_th
     attention_job job = {m, s, n_seqs, buffer_stride, d};
     slm_thread_pool_run(pool, attention_task, &job, slm_attention_tasks(pool));
     slm_linear_forward(pool, &L->o, s->h, s->att, N);
-    slm_add(s->h, s->x, (size_t)N * d);
-    slm_norm_rows(pool, &L->attn_norm, s->x, s->h, N, d);
+    residual_norm(pool, &L->attn_norm, s->x, s->h, N, d);
     slm_linear_forward(pool, &L->up, s->ff, s->x, N);
     slm_activate(pool, m->activation, s->ff, (size_t)N * m->d_ff);
     slm_linear_forward(pool, &L->down, s->h, s->ff, N);
-    slm_add(s->h, s->x, (size_t)N * d);
-    slm_norm_rows(pool, &L->mlp_norm, s->x, s->h, N, d);
+    residual_norm(pool, &L->mlp_norm, s->x, s->h, N, d);
 }
 
 /* Per-token output: rows of in (N, lin's n_in; d_model when lin is NULL) through lin

@@ -35,6 +35,8 @@ static void put_floats(writer *w, const float *v, size_t n) {
     if (!w->failed && n && fwrite(v, sizeof(float), n, w->f) != n) w->failed = 1;
 }
 
+/* Every row of m; permute_head_dim: the rows rotate halves (HF) and are written
+ * as llama2.c's interleaved pairs, within heads of that many rows. */
 static void put_matrix(writer *w, const slm_matrix *m, int permute_head_dim) {
     for (int r = 0; r < m->n_out && !w->failed; r++) {
         slm_matrix_row(m, slm_interleaved_from_halves(r, permute_head_dim), w->row);

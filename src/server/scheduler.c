@@ -1,13 +1,14 @@
 /* scheduler.c — continuous batching for one decoder model (see scheduler.h).
  *
  * The loop, on its own thread:
- *   1. admit at most one queued choice into a free slot: reset the slot's session,
- *      prefill the prompt (slm_session_forward_last), sample the first token;
- *   2. one decode step for every running choice: the tokens they sampled go through
- *      the model together (slm_session_forward_batch), each row is sampled;
- *   3. finished and cancelled choices give their slot back at once.
- * Admitting one choice per step keeps running streams moving while new requests
- * arrive (a long prompt still delays the step it is admitted in).
+ *   1. admit at most one queued choice into a free slot (reset the slot's session);
+ *   2. prefill one chunk (PREFILL_CHUNK tokens) of the oldest admitted prompt; its
+ *      last chunk samples the choice's first token;
+ *   3. one decode step for every choice past its prompt: the tokens they sampled go
+ *      through the model together (slm_session_forward_batch), each row is sampled;
+ *   4. finished and cancelled choices give their slot back at once.
+ * Prompts go in chunks so that a long one delays running streams by one chunk's
+ * time per step, not by its whole prefill.
  *
  * Per token, exactly what slm_generate does: logits -> sampler (seeded with the
  * request's seed + the choice index) -> end token? -> accept -> piece after the
@@ -21,6 +22,10 @@
 #include "models/model.h"
 #include "server/scheduler.h"
 #include "tokenizers/tokenizer.h"
+
+/* Prompt tokens prefilled per loop step: big enough for efficient matmuls, small
+ * enough that running streams keep their pace (a few ms for small models). */
+enum { PREFILL_CHUNK = 128 };
 
 struct srv_scheduler {
     srv_model *m;
@@ -37,7 +42,7 @@ struct srv_scheduler {
     pthread_cond_t wake;
     srv_choice *head, *tail;
     int n_queued, max_queued, n_active, stop;
-    long n_completed, n_cancelled, n_steps, n_rows;
+    long n_completed, n_cancelled, n_steps, n_rows, n_admitted;
     pthread_t thread;
     int started;
 };
@@ -194,7 +199,7 @@ static int consume(srv_scheduler *s, srv_choice *c, float *logits) {
     return 1;
 }
 
-/* Prefill of an admitted choice in its slot, then its first token. */
+/* Sets up an admitted choice in its slot; its prompt is prefilled by prefill_chunk. */
 static void admit(srv_scheduler *s, srv_choice *c) {
     srv_request *r = c->req;
     const srv_gen_params *p = &r->params;
@@ -219,11 +224,46 @@ static void admit(srv_scheduler *s, srv_choice *c) {
     c->max_new = gen.max_tokens < n_ctx - n ? gen.max_tokens : n_ctx - n;
     for (int i = 0; i < n; i++) slm_sampler_accept_prompt(c->sampler, ids[i]);
     slm_session_reset(session);
-    if (p->stream) srv_emit_start(r, c);
-    if (slm_session_forward_last(session, ids, (size_t)n, s->logits, &err) != SLM_OK) {
+    c->n_prefilled = 0;
+    c->admitted = s->n_admitted++;
+    if (n <= 0) {
+        slm_fail(&err, SLM_ERR_INVALID_ARGUMENT, "the prompt has no tokens");
         fail_choice(s, c, &err);
         return;
     }
+    if (p->stream) srv_emit_start(r, c);
+}
+
+/* 1 while the choice's prompt is not all in its KV cache. */
+static int prefilling(const srv_choice *c) { return c->n_prefilled < c->req->params.prompt_len[c->prompt]; }
+
+/* The next chunk of the prompt of the choice admitted first among those still
+ * prefilling; the last chunk samples its first token. */
+static void prefill_chunk(srv_scheduler *s) {
+    srv_choice *c = NULL;
+    for (int slot = 0; slot < s->n_slots; slot++) {
+        srv_choice *o = s->owner[slot];
+        if (o && prefilling(o) && (!c || o->admitted < c->admitted)) c = o;
+    }
+    if (!c) return;
+    if (atomic_load(&c->req->cancelled)) {
+        finish_choice(s, c, SLM_FINISH_CALLER);
+        return;
+    }
+    const int32_t *ids = c->req->params.prompt_ids[c->prompt];
+    int n = c->req->params.prompt_len[c->prompt];
+    int chunk = n - c->n_prefilled < PREFILL_CHUNK ? n - c->n_prefilled : PREFILL_CHUNK;
+    slm_session *session = s->sessions[c->slot];
+    slm_error err = {0};
+    int last = c->n_prefilled + chunk == n;
+    slm_status st = last ? slm_session_forward_last(session, ids + c->n_prefilled, (size_t)chunk, s->logits, &err)
+                         : slm_session_forward(session, ids + c->n_prefilled, (size_t)chunk, SLM_OUTPUT_LOGITS, NULL, &err);
+    if (st != SLM_OK) {
+        fail_choice(s, c, &err);
+        return;
+    }
+    c->n_prefilled += chunk;
+    if (!last) return;
     c->last = ids[n - 1];
     consume(s, c, s->logits);
 }
@@ -238,6 +278,7 @@ static void step(srv_scheduler *s) {
             finish_choice(s, c, SLM_FINISH_CALLER);
             continue;
         }
+        if (prefilling(c)) continue;
         s->batch[n] = s->sessions[slot];
         s->batch_ids[n] = c->last;
         s->batch_slots[n++] = slot;
@@ -280,6 +321,7 @@ static void *scheduler_main(void *arg) {
         }
         pthread_mutex_unlock(&s->lock);
         if (c) admit(s, c);
+        prefill_chunk(s);
         step(s);
         pthread_mutex_lock(&s->lock);
     }

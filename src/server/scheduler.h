@@ -56,6 +56,8 @@ typedef struct srv_choice {
     slm_sampler *sampler;
     slm_text_stream *stream;
     int32_t last;               /* the newest token: fed next, and the one the next piece follows */
+    int n_prefilled;            /* prompt tokens already in the slot's KV cache; decoding starts once all are */
+    long admitted;              /* admission order: prompts prefill first come, first served */
     int n_generated, max_new;
     slm_finish_reason finish;
     int stopped, done;

@@ -80,8 +80,10 @@ async function concurrency() {
     stepsAlone = statsOf(await health(env.base)).decode_steps - s1.decode_steps;
   }
   check('together: the same texts as one by one', all.every((r, i) => r.choices[0].text === single[i].choices[0].text));
-  check('together: a quarter of the decode steps (4 x 399 tokens in about 400 steps)',
-    stepsTogether <= 420 && stepsAlone === 4 * 399, `${stepsTogether} steps together, ${stepsAlone} one by one`);
+  // About 400 steps: the four requests arrive over separate connections a little apart, and
+  // each is admitted (one per step) and prefilled before it joins, so allow a quarter more.
+  check('together: about a quarter of the decode steps (4 x 399 tokens in at most 500 steps)',
+    stepsTogether <= 500 && stepsAlone === 4 * 399, `${stepsTogether} steps together, ${stepsAlone} one by one`);
   if (process.env.SLM_SANITIZED === '1') {
     console.log('sanitizer build: wall-time throughput not compared (see load.mjs)');
   } else {
