@@ -5,11 +5,11 @@
 # real shapes written by `slm quantize`:
 #   GPT-2-small (124M) in f32, f16, q8_0, q4_0, q4_k;
 #   Phi-1.5 (1.42B) in f16, q8_0, q4_0, q4_k.
-# Each configuration runs slm (build/bench_generate) then llama.cpp
+# Each configuration runs slm (build/bench_generate) and llama.cpp
 # (bench_llamacpp.mjs) back to back, one process each, so each peak RSS is its
-# own. The 1-minute load average is stored beside every row: the host is
-# shared: contention only ever slows a run down, so with REPEAT the fastest
-# decode of each configuration is the one reported. Results:
+# own. The host is shared, so the 1-minute load average is stored beside every
+# row; contention only ever slows a run down, so with REPEAT (or reruns) the
+# fastest decode of each configuration is the one reported. Results:
 # bench/out/gguf/results.jsonl, table: summarize.py.
 # Not a test: nothing here asserts a speed.
 #
@@ -19,6 +19,7 @@
 #   REPEAT=3                             measure each pair N times, the order
 #                                        alternating (summarize.py keeps the best)
 #   GPT2_TYPES, PHI_TYPES                the types of each shape
+#   KEEP=1                               reuse the GGUF files even where build/slm is newer
 #   GPT2_SHAPE=gpt2-tiny PHI_SHAPE=phi-tiny  a smoke test of this script in seconds
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,6 +31,7 @@ GPT2_TYPES=${GPT2_TYPES:-"f32 f16 q8_0 q4_0 q4_k"}
 PHI_TYPES=${PHI_TYPES:-"f16 q8_0 q4_0 q4_k"}
 ONLY=${ONLY:-}
 REPEAT=${REPEAT:-1}
+KEEP=${KEEP:-}
 GPT2_SHAPE=${GPT2_SHAPE:-gpt2-small}
 PHI_SHAPE=${PHI_SHAPE:-phi-1_5}
 
@@ -67,7 +69,7 @@ for spec in "$GPT2_SHAPE f32:$GPT2_TYPES" "$PHI_SHAPE f16:$PHI_TYPES"; do
         name=$shape-$type
         wanted "$name" || continue
         file=$gg/$name.gguf
-        if [ ! -f "$file" ] || [ build/slm -nt "$file" ]; then
+        if [ ! -f "$file" ] || { [ -z "$KEEP" ] && [ build/slm -nt "$file" ]; }; then
             build/slm quantize "$src" "$file" --type "$type"
         fi
         files+=("$name")

@@ -12,6 +12,9 @@
  *             C = x @ W^T, A = rows of x, B = a (kc, nr) panel of W^T: rows
  *             of an IN_OUT W copied, or rows of an OUT_IN W transposed into columns.
  *           Mapped weights are never modified; the panels are scratch.
+ *           An OUT_IN W with few rows of x (a single sentence) instead goes
+ *           through dot-product tiles that read its rows untransposed (see
+ *           prefill_dot), where the table has them.
  * The per-ISA tiles and streams live in kernels_avx2.c / kernels_avx512.c;
  * the scalar versions below double as the fallback for any CPU. */
 #include "core/kernels.h"

@@ -10,6 +10,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 
 #include <immintrin.h>
+#include <math.h>
 
 #define TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
@@ -274,8 +275,58 @@ TARGET_AVX2 static void avx2_add(float *y, const float *x, size_t n) {
     for (; i < n; i++) y[i] += x[i];
 }
 
+TARGET_AVX2 ALWAYS_INLINE double hsum_pd(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+/* LayerNorm as the scalar reference computes it (statistics in double, two
+ * passes; (x - mean) * rstd in double, then * weight + bias in float), 8
+ * values at a time and the tail of each row in scalar code. */
+TARGET_AVX2 static void avx2_layernorm(float *out, const float *x, const float *weight, const float *bias, int T,
+                                       int C, float eps) {
+    const int C8 = C & ~7;
+    for (int t = 0; t < T; t++) {
+        const float *xr = x + (size_t)t * (size_t)C;
+        float *o = out + (size_t)t * (size_t)C;
+        __m256d s0 = _mm256_setzero_pd(), s1 = s0;
+        for (int c = 0; c < C8; c += 8) {
+            s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(xr + c)));
+            s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(xr + c + 4)));
+        }
+        double sum = hsum_pd(_mm256_add_pd(s0, s1));
+        for (int c = C8; c < C; c++) sum += xr[c];
+        const double mean = sum / C;
+        const __m256d mv = _mm256_set1_pd(mean);
+        __m256d q0 = _mm256_setzero_pd(), q1 = q0;
+        for (int c = 0; c < C8; c += 8) {
+            __m256d d0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xr + c)), mv);
+            __m256d d1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xr + c + 4)), mv);
+            q0 = _mm256_fmadd_pd(d0, d0, q0);
+            q1 = _mm256_fmadd_pd(d1, d1, q1);
+        }
+        double var = hsum_pd(_mm256_add_pd(q0, q1));
+        for (int c = C8; c < C; c++) var += (xr[c] - mean) * (xr[c] - mean);
+        const double rstd = 1.0 / sqrt(var / C + (double)eps);
+        const __m256d rv = _mm256_set1_pd(rstd);
+        for (int c = 0; c < C8; c += 8) {
+            __m128 n0 = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xr + c)), mv), rv));
+            __m128 n1 =
+                _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(xr + c + 4)), mv), rv));
+            __m256 normed = _mm256_insertf128_ps(_mm256_castps128_ps256(n0), n1, 1);
+            __m256 b = bias ? _mm256_loadu_ps(bias + c) : _mm256_setzero_ps();
+            _mm256_storeu_ps(o + c, _mm256_add_ps(_mm256_mul_ps(normed, _mm256_loadu_ps(weight + c)), b));
+        }
+        for (int c = C8; c < C; c++) {
+            float normed = (float)((xr[c] - mean) * rstd);
+            o[c] = normed * weight[c] + (bias ? bias[c] : 0.0f);
+        }
+    }
+}
+
 const slm_kernels_table slm_kernels_avx2 = {
     .name = "avx2",
+    .layernorm = avx2_layernorm,
     .mr = MR,
     .nr = NR,
     .tile = avx2_tile,

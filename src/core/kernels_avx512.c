@@ -6,8 +6,9 @@
  * all arithmetic is f32 FMA.
  *
  * Prefill tile: 6 rows of A x up to 64 columns of B = 24 zmm accumulators,
- * one broadcast of A and four loads of B per k. Decode streams rows of W with
- * 16-wide vectors and handles tails with masks. */
+ * one broadcast of A and four loads of B per k. The dot tile (OUT_IN weights,
+ * few rows) takes 4 rows of x against 4 rows of W along k and reduces at the
+ * end. Decode streams rows of W with 16-wide vectors and handles tails with masks. */
 #include "core/kernels_isa.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)

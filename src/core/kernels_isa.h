@@ -5,9 +5,10 @@
  * loops over panels and k-blocks, and packing into per-call scratch. Each
  * instruction set (kernels_scalar in kernels.c, kernels_avx2.c,
  * kernels_avx512.c) supplies what needs its registers: the register-blocked
- * tiles of prefill, the streaming kernels of decode, dtype conversion and the
- * vector helpers. Tests reach every table through slm_kernels_find() so each
- * path is checked against the reference on any CPU that can run it. */
+ * tiles of prefill (and optionally the dot tiles), the streaming kernels of
+ * decode, dtype conversion and the vector helpers. Tests reach every table
+ * through slm_kernels_find() so each path is checked against the reference on
+ * any CPU that can run it. */
 #ifndef SLM_CORE_KERNELS_ISA_H
 #define SLM_CORE_KERNELS_ISA_H
 

@@ -5,7 +5,9 @@
  * a few weight rows at a time are dotted with every row of x, so for a prompt
  * the weights come from memory once and are reused from L1 for the other
  * rows, and for decode (T = 1) the weights stream through once, which is all
- * a memory-bound step can do. */
+ * a memory-bound step can do. slm_quant_rows_multi takes the rows of x
+ * SLM_QUANT_MULTI_MAX at a time, unpacking each weight block once per group
+ * rather than once per row. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -42,9 +44,7 @@ static void quant_task(void *ctx, int task, int n_tasks) {
     int r1 = min_int(N, (int)((long long)steps * (task + 1) / n_tasks) * ROWS_PER_STEP);
     for (int rb = r0; rb < r1; rb += ROWS_PER_STEP) {
         int re = min_int(r1, rb + ROWS_PER_STEP);
-        for (int t = 0; t < job->T; t++)
-            slm_quant_rows(job->type, job->W->data, K, rb, re, job->act + (size_t)t * job->act_bytes,
-                           job->y + (size_t)t * (size_t)N);
+        slm_quant_rows_multi(job->type, job->W->data, K, rb, re, job->act, job->act_bytes, job->T, job->y, (size_t)N);
     }
     if (!job->bias) return;
     for (int t = 0; t < job->T; t++) {

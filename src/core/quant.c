@@ -229,18 +229,25 @@ static int rows_args_ok(slm_quant_type type, const void *W, int n_in, int r0, in
     return shape_ok(type, n_in, 0) && 0 <= r0 && r0 <= r1 && (r0 == r1 || (W && act && y));
 }
 
-static int run_rows(rows_kernel kernel, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
-                    float *y) {
-    quant_rows_job job = {W, slm_quant_row_bytes(type, (size_t)n_in), n_in, r0, r1, act, y};
-    return r0 == r1 ? 0 : kernel(type, &job);
+/* Rows [r0, r1) against n_act activation rows, SLM_QUANT_MULTI_MAX at a time. */
+static int run_rows_multi(rows_kernel kernel, slm_quant_type type, const void *W, int n_in, int r0, int r1,
+                          const void *act, size_t act_stride, int n_act, float *y, size_t y_stride) {
+    quant_rows_job job = {W, slm_quant_row_bytes(type, (size_t)n_in), n_in, r0, r1, act, y, act_stride, y_stride, 1};
+    for (int t = 0; t < n_act && r0 < r1; t += SLM_QUANT_MULTI_MAX) {
+        job.act = (const uint8_t *)act + (size_t)t * act_stride;
+        job.y = y + (size_t)t * y_stride;
+        job.n_act = n_act - t < SLM_QUANT_MULTI_MAX ? n_act - t : SLM_QUANT_MULTI_MAX;
+        if (kernel(type, &job) != 0) return -1;
+    }
+    return 0;
 }
 
-void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act, float *y) {
-    if (!rows_args_ok(type, W, n_in, r0, r1, act, y)) {
-        if (y && 0 <= r0 && r0 <= r1)
-            for (int r = r0; r < r1; r++) y[r] = NAN;
-        return;
-    }
+static int run_rows(rows_kernel kernel, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
+                    float *y) {
+    return run_rows_multi(kernel, type, W, n_in, r0, r1, act, 0, 1, y, 0);
+}
+
+static rows_kernel best_kernel(void) {
     static const rows_kernel kernels[] = {
 #if QUANT_X86
         quant_rows_avx512,
@@ -251,13 +258,40 @@ void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1
 #endif
         quant_rows_scalar
     };
-    run_rows(kernels[best_isa()], type, W, n_in, r0, r1, act, y);
+    return kernels[best_isa()];
+}
+
+void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act, float *y) {
+    if (!rows_args_ok(type, W, n_in, r0, r1, act, y)) {
+        if (y && 0 <= r0 && r0 <= r1)
+            for (int r = r0; r < r1; r++) y[r] = NAN;
+        return;
+    }
+    run_rows(best_kernel(), type, W, n_in, r0, r1, act, y);
 }
 
 int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
                         float *y) {
     if (!isa || !cpu_runs(isa) || !rows_args_ok(type, W, n_in, r0, r1, act, y)) return -1;
     return run_rows(kernel_for(isa), type, W, n_in, r0, r1, act, y);
+}
+
+void slm_quant_rows_multi(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
+                          size_t act_stride, int n_act, float *y, size_t y_stride) {
+    if (n_act <= 0) return;
+    if (!rows_args_ok(type, W, n_in, r0, r1, act, y)) {
+        if (y && 0 <= r0 && r0 <= r1)
+            for (int t = 0; t < n_act; t++)
+                for (int r = r0; r < r1; r++) y[(size_t)t * y_stride + (size_t)r] = NAN;
+        return;
+    }
+    run_rows_multi(best_kernel(), type, W, n_in, r0, r1, act, act_stride, n_act, y, y_stride);
+}
+
+int slm_quant_rows_multi_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1,
+                              const void *act, size_t act_stride, int n_act, float *y, size_t y_stride) {
+    if (!isa || !cpu_runs(isa) || n_act < 0 || !rows_args_ok(type, W, n_in, r0, r1, act, y)) return -1;
+    return run_rows_multi(kernel_for(isa), type, W, n_in, r0, r1, act, act_stride, n_act, y, y_stride);
 }
 
 /* ---- matvec: activations + rows ------------------------------------------- */

@@ -84,6 +84,21 @@ void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1
  * untouched) if this CPU can't run it or the arguments are bad. For tests and benchmarks. */
 int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
                         float *y);
+/* Activation rows that slm_quant_rows_multi dots with each unpacked weight block. */
+#define SLM_QUANT_MULTI_MAX 4
+
+/* Several input rows at once (a prompt): y[t * y_stride + r] for t in [0, n_act) and
+ * r in [r0, r1) = row r of W . activation row t (at act + t * act_stride, each from
+ * slm_quant_activations). Any n_act >= 0; up to SLM_QUANT_MULTI_MAX activation rows
+ * share each unpacked weight block, so the unpacking is paid once per group rather
+ * than once per row. Every y equals what slm_quant_rows gives for that row alone, bit
+ * for bit (the same operations in the same order). Thread-safety and bad arguments as
+ * slm_quant_rows (NaN written to y[t * y_stride + r] where those are valid). */
+void slm_quant_rows_multi(slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
+                          size_t act_stride, int n_act, float *y, size_t y_stride);
+/* The same with a named ISA, as slm_quant_rows_with. */
+int slm_quant_rows_multi_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1,
+                              const void *act, size_t act_stride, int n_act, float *y, size_t y_stride);
 /* The implementation slm_quant_rows uses on this CPU: "avx512", "avx2" or "scalar". */
 const char *slm_quant_isa(void);
 

@@ -2,7 +2,9 @@
  * 256-bit register, unsigned x signed byte products through maddubs, integer
  * sums per block, then one f32 FMA per block, against the activation records
  * of quant_impl.h. One row at a time, so the weights stream sequentially (see
- * quant_avx512.c).
+ * quant_avx512.c); each block, once unpacked, is dotted with the job's n_act
+ * activation rows (a constant n where the row functions are inlined), with the
+ * same operations per row as for one, so the results are bit for bit the same.
  *
  * maddubs adds two u8 x s8 products into an int16 with saturation; every
  * pairing here stays below 2^15: Q4_0 and Q4_K 2 * 15 * 127, Q6_K 2 * 63 * 127,
@@ -35,69 +37,88 @@ INLINE float hsum128(__m128 s) {
 
 /* ---- Q4_0: nibbles n = w + 8 against x, corrected by corr (-8 sum x) ---------- */
 
-INLINE float row_q4_0(const quant_rows_job *job, int r) {
+/* Row r against activation rows 0..n-1 of the job. */
+INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     const uint8_t *block = job->W + (size_t)r * job->row_bytes;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < job->n_in / QK; b++, block += Q4_0_BYTES) {
         const uint8_t *rec = job->act + (size_t)(b / ACT_GROUP_BLOCKS) * ACT_Q4_0_RECORD;
         int k4 = b % ACT_GROUP_BLOCKS;
-        __m256i x = _mm256_set_m128i(load128(rec + 64 + 16 * k4), load128(rec + 16 * k4));
-        __m256i corr = _mm256_zextsi128_si256(load128(rec + ACT_Q4_0_CORR + 16 * k4));
         __m128i packed = load128(block + 2);
         __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), _mm_and_si128(packed, low4));
-        __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones), corr);
-        float scale = f16_at(block) * quant_load_f32(rec + ACT_Q4_0_DX + 16 * k4);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc);
+        float d = f16_at(block);
+        for (int t = 0; t < n; t++, rec += job->act_stride) {
+            __m256i x = _mm256_set_m128i(load128(rec + 64 + 16 * k4), load128(rec + 16 * k4));
+            __m256i corr = _mm256_zextsi128_si256(load128(rec + ACT_Q4_0_CORR + 16 * k4));
+            __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones), corr);
+            float scale = d * quant_load_f32(rec + ACT_Q4_0_DX + 16 * k4);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc[t]);
+        }
     }
-    return hsum256(acc);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
 /* ---- Q8_0: signed x signed as |w| * (x with w's sign) ------------------------ */
 
-INLINE float row_q8_0(const quant_rows_job *job, int r) {
+INLINE void row_q8_0(const quant_rows_job *job, int r, int n) {
     const __m256i ones = _mm256_set1_epi16(1);
     const uint8_t *block = job->W + (size_t)r * job->row_bytes;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < job->n_in / QK; b++, block += Q8_0_BYTES) {
         const uint8_t *rec = job->act + (size_t)(b / ACT_GROUP_BLOCKS) * ACT_Q8_0_RECORD;
         int k4 = b % ACT_GROUP_BLOCKS;
-        __m256i x = load256(rec + QK * k4), w = load256(block + 2);
-        __m256i pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-        float scale = f16_at(block) * quant_load_f32(rec + ACT_Q8_0_DX + 4 * k4);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), _mm256_set1_ps(scale), acc);
+        __m256i w = load256(block + 2), w_abs = _mm256_sign_epi8(w, w);
+        float d = f16_at(block);
+        for (int t = 0; t < n; t++, rec += job->act_stride) {
+            __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(load256(rec + QK * k4), w));
+            float scale = d * quant_load_f32(rec + ACT_Q8_0_DX + 4 * k4);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), _mm256_set1_ps(scale), acc[t]);
+        }
     }
-    return hsum256(acc);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
 /* ---- Q4_K: per 64 weights, low nibbles (sub-block 2c) and high (2c + 1) ------ */
 
-INLINE float row_q4_K(const quant_rows_job *job, int r) {
+INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
-    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m256 acc = _mm256_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
-    for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, rec += ACT_K_RECORD) {
+    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *act = job->act;
+    __m256 acc[SLM_QUANT_MULTI_MAX];
+    __m128 accm[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps(), accm[t] = _mm_setzero_ps();
+    for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, act += ACT_K_RECORD) {
         uint8_t sm[16];
         quant_q4_K_scales_x86(block + 4, sm);
-        __m256i isum = _mm256_setzero_si256();
+        __m256i isum[SLM_QUANT_MULTI_MAX];
+        for (int t = 0; t < n; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = load256(block + 16 + 32 * c);
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            __m256i x_lo = load256(rec + quant_q4_K_act_offset(2 * c));
-            __m256i x_hi = load256(rec + quant_q4_K_act_offset(2 * c + 1));
-            __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_set1_epi16(sm[2 * c]));
-            __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), _mm256_set1_epi16(sm[2 * c + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
+            __m256i sc_lo = _mm256_set1_epi16(sm[2 * c]), sc_hi = _mm256_set1_epi16(sm[2 * c + 1]);
+            for (int t = 0; t < n; t++) {
+                const uint8_t *rec = act + t * job->act_stride;
+                __m256i x_lo = load256(rec + quant_q4_K_act_offset(2 * c));
+                __m256i x_hi = load256(rec + quant_q4_K_act_offset(2 * c + 1));
+                __m256i plo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), sc_lo);
+                __m256i phi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), sc_hi);
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(plo, phi));
+            }
         }
         __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(sm + 8)));
-        __m128i msum = _mm_madd_epi16(mins, load128(rec + ACT_K_BSUM));
-        float dx = quant_load_f32(rec + ACT_K_DX);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(f16_at(block) * dx), acc);
-        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(f16_at(block + 2) * dx), accm);
+        float d = f16_at(block), dmin = f16_at(block + 2);
+        for (int t = 0; t < n; t++) {
+            const uint8_t *rec = act + t * job->act_stride;
+            __m128i msum = _mm_madd_epi16(mins, load128(rec + ACT_K_BSUM));
+            float dx = quant_load_f32(rec + ACT_K_DX);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_set1_ps(d * dx), acc[t]);
+            accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(dmin * dx), accm[t]);
+        }
     }
-    return hsum256(acc) - hsum128(accm);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]) - hsum128(accm[t]);
 }
 
 /* ---- Q6_K: 6-bit levels n = q + 32 from ql and qh, corrected by -32 sum sc bsum -- */
@@ -109,9 +130,9 @@ INLINE __m256i q6_K_scale_pair(__m256i scales8, int a) {
     return _mm256_shuffle_epi8(scales8, _mm256_add_epi8(pick, _mm256_set1_epi8((char)(2 * a))));
 }
 
-INLINE __m256i q6_K_sums(const uint8_t *block, const uint8_t *rec) {
+/* isum[t] += sum_k sc_k sum_{i in k} n_i x_i for activation rows t < n (records act + t * stride). */
+INLINE void q6_K_sums(const uint8_t *block, const uint8_t *act, size_t stride, int n, __m256i *isum) {
     const __m256i low4 = _mm256_set1_epi8(0x0F), bits45 = _mm256_set1_epi8(0x30);
-    __m256i isum = _mm256_setzero_si256();
     for (int h = 0; h < 2; h++) {
         /* int16 scales 8h..8h+7 in both 128-bit halves */
         __m256i sc = _mm256_broadcastsi128_si256(
@@ -125,50 +146,61 @@ INLINE __m256i q6_K_sums(const uint8_t *block, const uint8_t *rec) {
                             _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
         };
         for (int j = 0; j < 4; j++) {
-            __m256i pairs = _mm256_maddubs_epi16(q[j], load256(rec + 128 * h + 32 * j));
-            isum = _mm256_add_epi32(isum, _mm256_madd_epi16(pairs, q6_K_scale_pair(sc, 2 * j)));
+            __m256i scales = q6_K_scale_pair(sc, 2 * j);
+            for (int t = 0; t < n; t++) {
+                __m256i pairs = _mm256_maddubs_epi16(q[j], load256(act + t * stride + 128 * h + 32 * j));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, scales));
+            }
         }
     }
-    return isum;
 }
 
-INLINE float row_q6_K(const quant_rows_job *job, int r) {
-    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m256 acc = _mm256_setzero_ps();
-    for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, rec += ACT_K_RECORD) {
-        __m256i corr = _mm256_madd_epi16(_mm256_cvtepi8_epi16(load128(block + 192)), load256(rec + ACT_K_BSUM));
-        __m256i isum = _mm256_sub_epi32(q6_K_sums(block, rec), _mm256_slli_epi32(corr, 5));
-        float scale = f16_at(block + 208) * quant_load_f32(rec + ACT_K_DX);
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_set1_ps(scale), acc);
+INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
+    const uint8_t *block = job->W + (size_t)r * job->row_bytes, *act = job->act;
+    __m256 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
+    for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, act += ACT_K_RECORD) {
+        __m256i isum[SLM_QUANT_MULTI_MAX];
+        for (int t = 0; t < n; t++) isum[t] = _mm256_setzero_si256();
+        q6_K_sums(block, act, job->act_stride, n, isum);
+        __m256i sc16 = _mm256_cvtepi8_epi16(load128(block + 192));
+        float d = f16_at(block + 208);
+        for (int t = 0; t < n; t++) {
+            const uint8_t *rec = act + t * job->act_stride;
+            __m256i corr = _mm256_madd_epi16(sc16, load256(rec + ACT_K_BSUM));
+            __m256i sums = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(corr, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(d * quant_load_f32(rec + ACT_K_DX)),
+                                     acc[t]);
+        }
     }
-    return hsum256(acc);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
-/* ---- dispatch ------------------------------------------------------------------ */
+/* ---- dispatch: one instance of each row function per n_act, n a constant in each -- */
 
-TARGET static void all_q4_0(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_0(job, r);
+INLINE void rows_n(slm_quant_type type, const quant_rows_job *job, int n) {
+    for (int r = job->r0; r < job->r1; r++) switch (type) {
+        case SLM_QUANT_Q4_0: row_q4_0(job, r, n); break;
+        case SLM_QUANT_Q8_0: row_q8_0(job, r, n); break;
+        case SLM_QUANT_Q4_K: row_q4_K(job, r, n); break;
+        case SLM_QUANT_Q6_K: row_q6_K(job, r, n); break;
+        }
 }
 
-TARGET static void all_q8_0(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q8_0(job, r);
-}
-
-TARGET static void all_q4_K(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_K(job, r);
-}
-
-TARGET static void all_q6_K(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q6_K(job, r);
-}
+TARGET static void rows_1(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 1); }
+TARGET static void rows_2(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 2); }
+TARGET static void rows_3(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 3); }
+TARGET static void rows_4(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 4); }
 
 int quant_rows_avx2(slm_quant_type type, const quant_rows_job *job) {
-    switch (type) {
-    case SLM_QUANT_Q4_0: all_q4_0(job); return 0;
-    case SLM_QUANT_Q8_0: all_q8_0(job); return 0;
-    case SLM_QUANT_Q4_K: all_q4_K(job); return 0;
-    case SLM_QUANT_Q6_K: all_q6_K(job); return 0;
+    if (type != SLM_QUANT_Q4_0 && type != SLM_QUANT_Q8_0 && type != SLM_QUANT_Q4_K && type != SLM_QUANT_Q6_K)
+        return -1;
+    switch (job->n_act) {
+    case 1: rows_1(type, job); break;
+    case 2: rows_2(type, job); break;
+    case 3: rows_3(type, job); break;
+    default: rows_4(type, job); break;
     }
-    return -1;
+    return 0;
 }
 #endif

@@ -10,6 +10,13 @@
  * halved the speed from DRAM here (the hardware prefetcher follows one stream
  * far better than four), while it gained only ~10% with the weights in cache.
  *
+ * For a prompt, a row is dotted with up to SLM_QUANT_MULTI_MAX activation rows
+ * at once (job->n_act): each block is unpacked once into registers and then
+ * dotted with every activation row, the same operations per row in the same
+ * order, so each result is bit for bit the single-row one. The row functions
+ * take n_act as an argument that is a constant where they are inlined, so the
+ * loops over it unroll and the accumulators stay in registers.
+ *
  * Q4_0/Q8_0 blocks (18/34 bytes) are gathered 4 at a time out of two or three
  * unaligned loads with a byte permute (vpermt2b); a row's last partial group
  * uses masked loads, which do not touch memory past the row. dpbusd needs its
@@ -71,26 +78,44 @@ typedef struct {
     __m512i qs_index, d_index, low4;
 } q4_0_consts;
 
-/* acc += the 4 blocks whose bytes 0..63 are a and 8..71 are b, against one record. */
-INLINE __m512 q4_0_group(const q4_0_consts *c, __m512i a, __m512i b, const uint8_t *rec, __m512 acc) {
+/* 4 blocks unpacked: low and high nibbles (record order) and each block's d per lane. */
+typedef struct {
+    __m512i lo, hi;
+    __m512 dw;
+} q4_0_weights;
+
+/* The 4 blocks whose bytes 0..63 are a and 8..71 are b. */
+INLINE q4_0_weights q4_0_unpack(const q4_0_consts *c, __m512i a, __m512i b) {
     __m512i qs = _mm512_permutex2var_epi8(a, c->qs_index, b);
-    __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(c->d_index, a)));
-    __m512i lo = _mm512_and_si512(qs, c->low4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), c->low4);
-    __m512i isum = _mm512_dpbusd_epi32(load512(rec + ACT_Q4_0_CORR), lo, load512(rec));
-    isum = _mm512_dpbusd_epi32(isum, hi, load512(rec + 64));
-    __m512 scale = _mm512_mul_ps(dw, _mm512_loadu_ps(rec + ACT_Q4_0_DX));
+    q4_0_weights w = {_mm512_and_si512(qs, c->low4), _mm512_and_si512(_mm512_srli_epi16(qs, 4), c->low4),
+                      _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(c->d_index, a)))};
+    return w;
+}
+
+/* acc += the 4 blocks against one record. */
+INLINE __m512 q4_0_dot(const q4_0_weights *w, const uint8_t *rec, __m512 acc) {
+    __m512i isum = _mm512_dpbusd_epi32(load512(rec + ACT_Q4_0_CORR), w->lo, load512(rec));
+    isum = _mm512_dpbusd_epi32(isum, w->hi, load512(rec + 64));
+    __m512 scale = _mm512_mul_ps(w->dw, _mm512_loadu_ps(rec + ACT_Q4_0_DX));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
 }
 
-INLINE float row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r) {
+/* Row r against activation rows 0..n-1 of the job. */
+INLINE void row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r, int n) {
     const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q4_0_BYTES;
     const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m512 acc = _mm512_setzero_ps();
-    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q4_0_RECORD)
-        acc = q4_0_group(c, load512(row), load512(row + 8), rec, acc);
-    if (nb % ACT_GROUP_BLOCKS) /* 1..3 blocks, at most 54 bytes: all in the first source */
-        acc = q4_0_group(c, load_first(row, nb % ACT_GROUP_BLOCKS * Q4_0_BYTES), _mm512_setzero_si512(), rec, acc);
-    return _mm512_reduce_add_ps(acc);
+    __m512 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
+    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q4_0_RECORD) {
+        const q4_0_weights w = q4_0_unpack(c, load512(row), load512(row + 8));
+        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
+    }
+    if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 54 bytes: all in the first source */
+        const q4_0_weights w =
+            q4_0_unpack(c, load_first(row, nb % ACT_GROUP_BLOCKS * Q4_0_BYTES), _mm512_setzero_si512());
+        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
+    }
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------ */
@@ -100,36 +125,53 @@ typedef struct {
     __m512i lanes01, lanes23; /* dword indices: block 0 (2) for lanes 0-7, block 1 (3) for lanes 8-15 */
 } q8_0_consts;
 
-/* acc += the 4 blocks whose bytes 0..63 are a, 64..127 b and 72..135 c. The record's
- * per-block corrections start lanes 0 and 8 of each block pair's accumulator (a lane's
- * share does not matter: only the block's sum is used); the per-block scales
- * d * dx are formed once and spread over each block's 8 lanes. */
-INLINE __m512 q8_0_group(const q8_0_consts *k, __m512i a, __m512i b, __m512i c, const uint8_t *rec, __m512 acc) {
-    __m512i qs01 = _mm512_xor_si512(_mm512_permutex2var_epi8(a, k->qs01_index, b), k->bias);
-    __m512i qs23 = _mm512_xor_si512(_mm512_permutex2var_epi8(b, k->qs23_index, c), k->bias);
-    __m128 dw = _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi8(a, k->d_index, b)));
+/* 4 blocks unpacked: the bytes of blocks 0-1 and 2-3 as w + 128, and the 4 d. */
+typedef struct {
+    __m512i qs01, qs23;
+    __m128 dw;
+} q8_0_weights;
+
+/* The 4 blocks whose bytes 0..63 are a, 64..127 b and 72..135 c. */
+INLINE q8_0_weights q8_0_unpack(const q8_0_consts *k, __m512i a, __m512i b, __m512i c) {
+    q8_0_weights w = {_mm512_xor_si512(_mm512_permutex2var_epi8(a, k->qs01_index, b), k->bias),
+                      _mm512_xor_si512(_mm512_permutex2var_epi8(b, k->qs23_index, c), k->bias),
+                      _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi8(a, k->d_index, b)))};
+    return w;
+}
+
+/* acc += the 4 blocks against one record. The record's per-block corrections start
+ * lanes 0 and 8 of each block pair's accumulator (a lane's share does not matter:
+ * only the block's sum is used); the per-block scales d * dx are formed once and
+ * spread over each block's 8 lanes. */
+INLINE __m512 q8_0_dot(const q8_0_consts *k, const q8_0_weights *w, const uint8_t *rec, __m512 acc) {
     __m512 scale =
-        _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps((const float *)(const void *)(rec + ACT_Q8_0_DX))));
+        _mm512_castps128_ps512(_mm_mul_ps(w->dw, _mm_loadu_ps((const float *)(const void *)(rec + ACT_Q8_0_DX))));
     __m512i corr = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(rec + ACT_Q8_0_CORR)));
-    __m512i s01 = _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes01, corr), qs01, load512(rec));
+    __m512i s01 =
+        _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes01, corr), w->qs01, load512(rec));
     __m512i s23 =
-        _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes23, corr), qs23, load512(rec + 64));
+        _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x0101, k->lanes23, corr), w->qs23, load512(rec + 64));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s01), _mm512_permutexvar_ps(k->lanes01, scale), acc);
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s23), _mm512_permutexvar_ps(k->lanes23, scale), acc);
 }
 
-INLINE float row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r) {
+/* Row r against activation rows 0..n-1 of the job. */
+INLINE void row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r, int n) {
     const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q8_0_BYTES;
     const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m512 acc = _mm512_setzero_ps();
-    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q8_0_RECORD)
-        acc = q8_0_group(c, load512(row), load512(row + 64), load512(row + 72), rec, acc);
+    __m512 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
+    for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q8_0_RECORD) {
+        const q8_0_weights w = q8_0_unpack(c, load512(row), load512(row + 64), load512(row + 72));
+        for (int t = 0; t < n; t++) acc[t] = q8_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
+    }
     if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 102 bytes: none from the third source */
         int bytes = nb % ACT_GROUP_BLOCKS * Q8_0_BYTES;
         __m512i b = bytes > 64 ? load_first(row + 64, bytes - 64) : _mm512_setzero_si512();
-        acc = q8_0_group(c, load_first(row, bytes), b, _mm512_setzero_si512(), rec, acc);
+        const q8_0_weights w = q8_0_unpack(c, load_first(row, bytes), b, _mm512_setzero_si512());
+        for (int t = 0; t < n; t++) acc[t] = q8_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
     }
-    return _mm512_reduce_add_ps(acc);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
 /* ---- Q4_K ------------------------------------------------------------------ */
@@ -145,56 +187,72 @@ INLINE __m512i pick_bytes16(int j0, int j1) {
                             (long long)lo, (long long)lo);
 }
 
-/* The int32 lanes of sum_s sc_s sum_{i in s} q_i x_i for one block, with sm (sc0..7,
- * m0..7 as bytes) in every 128-bit lane. Unpacked, qs[0..63] gives sub-blocks 0 | 2
- * (low nibbles) and 1 | 3 (high), qs[64..127] 4 | 6 and 5 | 7, one sub-block per
- * 256-bit half, matching the record's order (quant_impl.h). */
-INLINE __m512i q4_K_sums(const uint8_t *block, __m512i sm, const __m512i x[4]) {
+/* One block against activation rows t < n (records rec + t * stride): isum[t] +=
+ * sum_s sc_s sum_{i in s} q_i x_i and msum[t] = sum_s m_s bsum_s. Unpacked, qs[0..63]
+ * gives sub-blocks 0 | 2 (low nibbles) and 1 | 3 (high), qs[64..127] 4 | 6 and 5 | 7,
+ * one sub-block per 256-bit half, matching the record's order (quant_impl.h). Each
+ * half is unpacked once and used for every t (no arrays of unpacked registers: GCC
+ * then keeps them in memory). */
+INLINE void q4_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, int n, __m512i *isum, __m128i *msum) {
     const __m512i low4 = _mm512_set1_epi8(0x0F);
-    const __m512i pick[4] = {pick_bytes16(0, 2), pick_bytes16(1, 3), pick_bytes16(4, 6), pick_bytes16(5, 7)};
-    __m512i isum = _mm512_setzero_si512();
+    uint8_t sm[16];
+    quant_q4_K_scales_x86(block + 4, sm);
+    __m128i sm128 = _mm_loadu_si128((const __m128i *)(const void *)sm);
+    __m512i sm512 = _mm512_broadcast_i32x4(sm128);
+    __m128i mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm128, sm128));
+    for (int t = 0; t < n; t++)
+        msum[t] = _mm_madd_epi16(mins, _mm_loadu_si128((const __m128i *)(const void *)(rec + t * stride + ACT_K_BSUM)));
     for (int h = 0; h < 2; h++) {
         __m512i q = load512(block + 16 + 64 * h);
         __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(lo, x[2 * h]), _mm512_shuffle_epi8(sm, pick[2 * h]));
-        isum =
-            _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(hi, x[2 * h + 1]), _mm512_shuffle_epi8(sm, pick[2 * h + 1]));
+        __m512i sc_lo = _mm512_shuffle_epi8(sm512, h ? pick_bytes16(4, 6) : pick_bytes16(0, 2));
+        __m512i sc_hi = _mm512_shuffle_epi8(sm512, h ? pick_bytes16(5, 7) : pick_bytes16(1, 3));
+        for (int t = 0; t < n; t++) {
+            const uint8_t *x = rec + t * stride + 128 * h;
+            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(lo, load512(x)), sc_lo);
+            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(hi, load512(x + 64)), sc_hi);
+        }
     }
-    return isum;
 }
 
-INLINE float row_q4_K(const quant_rows_job *job, int r) {
+/* Row r against activation rows 0..n-1 of the job. */
+INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m512 acc = _mm512_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    __m512 acc[SLM_QUANT_MULTI_MAX];
+    __m128 accm[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, rec += ACT_K_RECORD) {
-        const __m512i x[4] = {load512(rec), load512(rec + 64), load512(rec + 128), load512(rec + 192)};
-        const __m128i bsum = _mm_loadu_si128((const __m128i *)(const void *)(rec + ACT_K_BSUM));
-        const float dx = quant_load_f32(rec + ACT_K_DX);
-        uint8_t sm[16];
-        quant_q4_K_scales_x86(block + 4, sm);
-        __m128i sm128 = _mm_loadu_si128((const __m128i *)(const void *)sm);
-        __m128i msum = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm128, sm128)), bsum);
-        __m512i isum = q4_K_sums(block, _mm512_broadcast_i32x4(sm128), x);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(f16_at(block) * dx), acc);
-        accm = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(f16_at(block + 2) * dx), accm);
+        __m512i isum[SLM_QUANT_MULTI_MAX];
+        __m128i msum[SLM_QUANT_MULTI_MAX];
+        for (int t = 0; t < n; t++) isum[t] = _mm512_setzero_si512();
+        q4_K_sums(block, rec, job->act_stride, n, isum, msum);
+        const float d = f16_at(block), dmin = f16_at(block + 2);
+        for (int t = 0; t < n; t++) {
+            const float dx = quant_load_f32(rec + t * job->act_stride + ACT_K_DX);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * dx), acc[t]);
+            accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum[t]), _mm_set1_ps(dmin * dx), accm[t]);
+        }
     }
-    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(accm);
+    for (int t = 0; t < n; t++) {
+        __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
+        m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]) - _mm_cvtss_f32(m);
+    }
 }
 
 /* ---- Q6_K ------------------------------------------------------------------ */
 
-/* The int32 lanes of sum_k sc_k sum_{i in k} (q_i - 32) x_i for one block. Half h of
- * the block: ql[64h..64h+63] low nibbles are elements 0..63 of the half, high nibbles
- * 64..127; qh[32h..32h+31], repeated in both 256-bit halves, gives their top 2 bits
- * at shifts 0, 2 (low) and 4, 6 (high), moved to bits 4-5 by one variable shift. */
-INLINE __m512i q6_K_sums(const uint8_t *block, const __m512i x[4], __m256i bsum) {
+/* One block against activation rows t < n (records rec + t * stride): isum[t] =
+ * sum_k sc_k sum_{i in k} (q_i - 32) x_i. Half h of the block: ql[64h..64h+63] low
+ * nibbles are elements 0..63 of the half, high nibbles 64..127; qh[32h..32h+31],
+ * repeated in both 256-bit halves, gives their top 2 bits at shifts 0, 2 (low) and
+ * 4, 6 (high), moved to bits 4-5 by one variable shift. */
+INLINE void q6_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, int n, __m512i *isum) {
     const __m512i low4 = _mm512_set1_epi8(0x0F), bits45 = _mm512_set1_epi8(0x30);
     const __m512i shift_lo = lanes16(4, 4, 2, 2), shift_hi = lanes16(0, 0, 2, 2);
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(block + 192)));
-    __m512i scales = _mm512_castsi256_si512(sc16), isum = _mm512_setzero_si512();
+    __m512i scales = _mm512_castsi256_si512(sc16);
+    for (int t = 0; t < n; t++) isum[t] = _mm512_setzero_si512();
     for (int h = 0; h < 2; h++) {
         __m512i ql = load512(block + 64 * h);
         __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)(block + 128 + 32 * h)));
@@ -202,38 +260,47 @@ INLINE __m512i q6_K_sums(const uint8_t *block, const __m512i x[4], __m256i bsum)
         /* (shifted qh & 0x30) | nibbles */
         lo = _mm512_ternarylogic_epi32(_mm512_sllv_epi16(qh, shift_lo), bits45, lo, 0xEA);
         hi = _mm512_ternarylogic_epi32(_mm512_srlv_epi16(qh, shift_hi), bits45, hi, 0xEA);
-        __m512i index_lo = lanes16(8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3);
-        __m512i index_hi = lanes16(8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7);
-        isum =
-            _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(lo, x[2 * h]), _mm512_permutexvar_epi16(index_lo, scales));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(hi, x[2 * h + 1]),
-                                   _mm512_permutexvar_epi16(index_hi, scales));
+        __m512i sc_lo = _mm512_permutexvar_epi16(lanes16(8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3), scales);
+        __m512i sc_hi = _mm512_permutexvar_epi16(lanes16(8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7), scales);
+        for (int t = 0; t < n; t++) {
+            const uint8_t *x = rec + t * stride + 128 * h;
+            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(lo, load512(x)), sc_lo);
+            isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(hi, load512(x + 64)), sc_hi);
+        }
     }
-    __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsum), 5); /* 32 sum_k sc_k bsum_k */
-    return _mm512_sub_epi32(isum, _mm512_zextsi256_si512(corr));
+    for (int t = 0; t < n; t++) { /* 32 sum_k sc_k bsum_k */
+        const __m256i bsum = _mm256_loadu_si256((const __m256i *)(const void *)(rec + t * stride + ACT_K_BSUM));
+        __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsum), 5);
+        isum[t] = _mm512_sub_epi32(isum[t], _mm512_zextsi256_si512(corr));
+    }
 }
 
-INLINE float row_q6_K(const quant_rows_job *job, int r) {
+/* Row r against activation rows 0..n-1 of the job. */
+INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[SLM_QUANT_MULTI_MAX];
+    for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, rec += ACT_K_RECORD) {
-        const __m512i x[4] = {load512(rec), load512(rec + 64), load512(rec + 128), load512(rec + 192)};
-        const __m256i bsum = _mm256_loadu_si256((const __m256i *)(const void *)(rec + ACT_K_BSUM));
-        const float dx = quant_load_f32(rec + ACT_K_DX);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q6_K_sums(block, x, bsum)), _mm512_set1_ps(f16_at(block + 208) * dx),
-                              acc);
+        __m512i isum[SLM_QUANT_MULTI_MAX];
+        q6_K_sums(block, rec, job->act_stride, n, isum);
+        const float d = f16_at(block + 208);
+        for (int t = 0; t < n; t++) {
+            const float dx = quant_load_f32(rec + t * job->act_stride + ACT_K_DX);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * dx), acc[t]);
+        }
     }
-    return _mm512_reduce_add_ps(acc);
+    for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
-/* ---- dispatch ------------------------------------------------------------------ */
+/* ---- dispatch ------------------------------------------------------------------
+ * One instance of each row function per n_act, so n is a constant in each. */
 
-TARGET static void all_q4_0(const quant_rows_job *job) {
+INLINE void rows_q4_0(const quant_rows_job *job, int n) {
     const q4_0_consts c = {load512(q4_0_qs_index), load512(q4_0_d_index), _mm512_set1_epi8(0x0F)};
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_0(job, &c, r);
+    for (int r = job->r0; r < job->r1; r++) row_q4_0(job, &c, r, n);
 }
 
-TARGET static void all_q8_0(const quant_rows_job *job) {
+INLINE void rows_q8_0(const quant_rows_job *job, int n) {
     const q8_0_consts c = {load512(q8_0_qs01_index),
                            load512(q8_0_qs23_index),
                            load512(q8_0_d_index),
@@ -241,15 +308,51 @@ TARGET static void all_q8_0(const quant_rows_job *job) {
                            _mm512_set_epi64(0x100000001, 0x100000001, 0x100000001, 0x100000001, 0, 0, 0, 0),
                            _mm512_set_epi64(0x300000003, 0x300000003, 0x300000003, 0x300000003, 0x200000002,
                                             0x200000002, 0x200000002, 0x200000002)};
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q8_0(job, &c, r);
+    for (int r = job->r0; r < job->r1; r++) row_q8_0(job, &c, r, n);
+}
+
+INLINE void rows_q4_K(const quant_rows_job *job, int n) {
+    for (int r = job->r0; r < job->r1; r++) row_q4_K(job, r, n);
+}
+
+INLINE void rows_q6_K(const quant_rows_job *job, int n) {
+    for (int r = job->r0; r < job->r1; r++) row_q6_K(job, r, n);
+}
+
+TARGET static void all_q4_0(const quant_rows_job *job) {
+    switch (job->n_act) {
+    case 1: rows_q4_0(job, 1); break;
+    case 2: rows_q4_0(job, 2); break;
+    case 3: rows_q4_0(job, 3); break;
+    default: rows_q4_0(job, 4); break;
+    }
+}
+
+TARGET static void all_q8_0(const quant_rows_job *job) {
+    switch (job->n_act) {
+    case 1: rows_q8_0(job, 1); break;
+    case 2: rows_q8_0(job, 2); break;
+    case 3: rows_q8_0(job, 3); break;
+    default: rows_q8_0(job, 4); break;
+    }
 }
 
 TARGET static void all_q4_K(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q4_K(job, r);
+    switch (job->n_act) {
+    case 1: rows_q4_K(job, 1); break;
+    case 2: rows_q4_K(job, 2); break;
+    case 3: rows_q4_K(job, 3); break;
+    default: rows_q4_K(job, 4); break;
+    }
 }
 
 TARGET static void all_q6_K(const quant_rows_job *job) {
-    for (int r = job->r0; r < job->r1; r++) job->y[r] = row_q6_K(job, r);
+    switch (job->n_act) {
+    case 1: rows_q6_K(job, 1); break;
+    case 2: rows_q6_K(job, 2); break;
+    case 3: rows_q6_K(job, 3); break;
+    default: rows_q6_K(job, 4); break;
+    }
 }
 
 int quant_rows_avx512(slm_quant_type type, const quant_rows_job *job) {

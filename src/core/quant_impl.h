@@ -66,16 +66,21 @@ enum {
     ACT_K_DX = 288,
 };
 
-/* Rows [r0, r1) of W (row r at W + r * row_bytes, n_in weights) dotted with act, into y[r]. */
+/* Rows [r0, r1) of W (row r at W + r * row_bytes, n_in weights) dotted with each of
+ * n_act activation rows (row t at act + t * act_stride), into y[t * y_stride + r].
+ * 1 <= n_act <= SLM_QUANT_MULTI_MAX: each unpacked weight block is reused n_act times. */
 typedef struct {
     const uint8_t *W;
     size_t row_bytes;
     int n_in, r0, r1;
     const uint8_t *act;
     float *y;
+    size_t act_stride, y_stride;
+    int n_act;
 } quant_rows_job;
 
-/* Each returns 0, or -1 for a type it does not know. The caller has checked the shape. */
+/* Each returns 0, or -1 for a type it does not know. The caller has checked the shape.
+ * For every t, y[t * y_stride + r] is bit for bit what n_act = 1 gives for row t alone. */
 int quant_rows_scalar(slm_quant_type type, const quant_rows_job *job);
 #if QUANT_X86
 int quant_rows_avx2(slm_quant_type type, const quant_rows_job *job);

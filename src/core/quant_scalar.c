@@ -93,7 +93,11 @@ int quant_rows_scalar(slm_quant_type type, const quant_rows_job *job) {
     case SLM_QUANT_Q6_K: row_dot = row_q6_K; break;
     }
     if (!row_dot) return -1;
-    for (int r = job->r0; r < job->r1; r++)
-        job->y[r] = row_dot(job->W + (size_t)r * job->row_bytes, job->n_in, job->act);
+    /* Plain C gains nothing from sharing unpacked weights: each activation row in turn. */
+    for (int t = 0; t < job->n_act; t++) {
+        const uint8_t *act = job->act + (size_t)t * job->act_stride;
+        float *y = job->y + (size_t)t * job->y_stride;
+        for (int r = job->r0; r < job->r1; r++) y[r] = row_dot(job->W + (size_t)r * job->row_bytes, job->n_in, act);
+    }
     return 0;
 }
