@@ -249,7 +249,10 @@ static inline void check_each_row_alone(const fixture *f, slm_session *s, const 
             for (size_t j = 0; j < (size_t)len * width; j++)
                 worst = fmaxf(worst, fabsf(out[j] - batch_out[(size_t)r * f->seq_len * width + j]));
         }
-        CHECK(worst <= 1e-5f, "%s: output %d, row %d alone differs from the batch by %g", f->name, (int)what, r,
+        /* A short row alone and the batch run different matmul kernels (streaming for up to
+         * SLM_DECODE_MAX_T rows, packed tiles for more), so sums differ in order: 1e-4 allows
+         * that rounding; padding leaking into a row would be orders of magnitude more. */
+        CHECK(worst <= 1e-4f, "%s: output %d, row %d alone differs from the batch by %g", f->name, (int)what, r,
               worst);
         free(out);
     }

@@ -636,6 +636,74 @@ static void test_rows(slm_quant_type type, int n_in, int n_out) {
     rows_case_free(&c);
 }
 
+/* ---- several activation rows at once ---------------------------------------------- */
+
+/* slm_quant_rows_multi over rows [r0, r1) and n activation rows (act + t * stride) gives,
+ * bit for bit, what slm_quant_rows_with(isa) gives each row alone (whose distance from
+ * the reference test_rows bounds), and writes nothing else of y (rows y_stride apart). */
+static void check_multi(const rows_case *c, const char *isa, const uint8_t *act, size_t stride, int n, int r0, int r1) {
+    const size_t y_stride = (size_t)c->n_out + 3;
+    const size_t y_len = y_stride * (size_t)n + 1;
+    float *y = malloc(y_len * sizeof *y), *one = malloc((size_t)c->n_out * sizeof *one);
+    for (size_t i = 0; i < y_len; i++) y[i] = -12345.0f;
+    CHECK(slm_quant_rows_multi_with(isa, c->type, c->W, c->n_in, r0, r1, act, stride, n, y + 1, y_stride) == 0,
+          "%s multi runs", isa);
+    int same = 1, untouched = 1;
+    for (int t = 0; t < n; t++) {
+        slm_quant_rows_with(isa, c->type, c->W, c->n_in, r0, r1, act + (size_t)t * stride, one);
+        for (int r = r0; r < r1; r++) same &= memcmp(&y[1 + (size_t)t * y_stride + (size_t)r], &one[r], sizeof *one) == 0;
+    }
+    for (size_t i = 0; i < y_len; i++) {
+        size_t t = (i - 1) / y_stride, r = (i - 1) % y_stride;
+        int inside = i >= 1 && (int)t < n && (int)r >= r0 && (int)r < r1;
+        if (!inside) untouched &= y[i] == -12345.0f;
+    }
+    CHECK(same, "%s %s %dx%d multi n_act %d rows [%d, %d) = one row at a time", isa, slm_quant_type_name(c->type),
+          c->n_out, c->n_in, n, r0, r1);
+    CHECK(untouched, "%s %s multi n_act %d wrote outside [%d, %d)", isa, slm_quant_type_name(c->type), n, r0, r1);
+    free(y);
+    free(one);
+}
+
+static void test_rows_multi(slm_quant_type type, int n_in, int n_out) {
+    enum { N_ACT = SLM_QUANT_MULTI_MAX + 3 }; /* past the maximum: split into groups */
+    rows_case c;
+    rows_case_init(&c, type, n_in, n_out, 0x5678u + (uint64_t)n_in * 7u + (uint64_t)n_out);
+    /* Activation rows 64 bytes apart beyond their size, from inputs scaled and shifted per row. */
+    size_t stride = slm_quant_act_bytes(type, n_in) + 64;
+    uint8_t *act = malloc(stride * N_ACT);
+    float *x = malloc((size_t)n_in * sizeof *x);
+    for (int t = 0; t < N_ACT; t++) {
+        for (int i = 0; i < n_in; i++) x[i] = c.x[(i + 5 * t) % n_in] * (1.0f + 0.5f * (float)t);
+        slm_quant_activations(type, x, n_in, act + (size_t)t * stride);
+    }
+    for (size_t k = 0; k < sizeof all_isas / sizeof all_isas[0]; k++) {
+        float y = 0.0f;
+        if (slm_quant_rows_with(all_isas[k], type, c.W, n_in, 0, 0, act, &y) != 0) continue; /* not on this CPU */
+        for (int n = 1; n <= N_ACT; n++) {
+            check_multi(&c, all_isas[k], act, stride, n, 0, n_out);
+            if (n_out > 3) check_multi(&c, all_isas[k], act, stride, n, 1, n_out - 1);
+            if (n_out > 6) check_multi(&c, all_isas[k], act, stride, n, 3, 6);
+        }
+    }
+    /* slm_quant_rows_multi (whatever it picked) = slm_quant_rows; bad calls. */
+    float *multi = malloc((size_t)n_out * 2 * sizeof *multi), *one = malloc((size_t)n_out * sizeof *one);
+    slm_quant_rows_multi(type, c.W, n_in, 0, n_out, act, stride, 2, multi, (size_t)n_out);
+    slm_quant_rows(type, c.W, n_in, 0, n_out, act + stride, one);
+    CHECK(memcmp(multi + n_out, one, (size_t)n_out * sizeof *one) == 0, "%s multi = rows", slm_quant_type_name(type));
+    CHECK(slm_quant_rows_multi_with("scalar", type, c.W, n_in, 0, n_out, act, stride, -1, multi, (size_t)n_out) == -1,
+          "n_act -1");
+    CHECK(slm_quant_rows_multi_with("avx9", type, c.W, n_in, 0, n_out, act, stride, 1, multi, (size_t)n_out) == -1,
+          "multi unknown isa");
+    slm_quant_rows_multi(type, c.W, n_in + 1, 0, 1, act, stride, 2, multi, (size_t)n_out);
+    CHECK(isnan(multi[0]) && isnan(multi[n_out]), "multi bad n_in: NaN");
+    free(multi);
+    free(one);
+    free(x);
+    free(act);
+    rows_case_free(&c);
+}
+
 /* ---- threads ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -697,6 +765,11 @@ int main(void) {
         test_rows(SLM_QUANT_Q4_K, shapes_256[s][0], shapes_256[s][1]);
         test_rows(SLM_QUANT_Q6_K, shapes_256[s][0], shapes_256[s][1]);
     }
-    for (size_t t = 0; t < 4; t++) test_threads(all_types[t]);
+    for (size_t t = 0; t < 4; t++) {
+        int n_in = all_types[t] == SLM_QUANT_Q4_K || all_types[t] == SLM_QUANT_Q6_K ? 768 : 96;
+        test_rows_multi(all_types[t], n_in, 13);
+        test_rows_multi(all_types[t], 2 * n_in + (n_in == 96 ? 32 : 256), 5); /* Q4_0/Q8_0: a partial group */
+        test_threads(all_types[t]);
+    }
     TEST_END();
 }

@@ -127,7 +127,9 @@ async function main() {
 
 main().catch((e) => {
     console.error(`bench_llamacpp: ${args0()}: ${e.message}`);
-    process.exit(1);
+    // llama.cpp's log reaches the logger asynchronously: let its last lines
+    // (the reason a load failed) print before exiting.
+    setTimeout(() => process.exit(1), 200);
 });
 
 function args0() {

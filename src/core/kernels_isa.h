@@ -26,7 +26,7 @@ typedef struct {
 } slm_matmul_problem;
 
 /* T up to this goes through the decode kernels (no packing, weights streamed once). */
-#define SLM_DECODE_MAX_T 4
+#define SLM_DECODE_MAX_T 16
 
 typedef struct {
     const char *name; /* "scalar", "avx2", "avx512" */

@@ -85,7 +85,7 @@ void slm_quant_rows(slm_quant_type type, const void *W, int n_in, int r0, int r1
 int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int n_in, int r0, int r1, const void *act,
                         float *y);
 /* Activation rows that slm_quant_rows_multi dots with each unpacked weight block. */
-#define SLM_QUANT_MULTI_MAX 4
+#define SLM_QUANT_MULTI_MAX 8
 
 /* Several input rows at once (a prompt): y[t * y_stride + r] for t in [0, n_act) and
  * r in [r0, r1) = row r of W . activation row t (at act + t * act_stride, each from

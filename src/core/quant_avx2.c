@@ -17,6 +17,10 @@
 #define TARGET __attribute__((target("avx2,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline, target("avx2,fma,f16c")))
 
+/* At most AVX2_MULTI activation rows per pass: with more, the accumulators no longer
+ * fit the 16 registers. */
+enum { AVX2_MULTI = 4 };
+
 INLINE float f16_at(const uint8_t *p) { return _cvtsh_ss(quant_load_u16(p)); }
 
 INLINE __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -42,7 +46,8 @@ INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i low4 = _mm_set1_epi8(0x0F);
     const uint8_t *block = job->W + (size_t)r * job->row_bytes;
-    __m256 acc[SLM_QUANT_MULTI_MAX];
+    __m256 acc[AVX2_MULTI];
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < job->n_in / QK; b++, block += Q4_0_BYTES) {
         const uint8_t *rec = job->act + (size_t)(b / ACT_GROUP_BLOCKS) * ACT_Q4_0_RECORD;
@@ -50,6 +55,7 @@ INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
         __m128i packed = load128(block + 2);
         __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), low4), _mm_and_si128(packed, low4));
         float d = f16_at(block);
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++, rec += job->act_stride) {
             __m256i x = _mm256_set_m128i(load128(rec + 64 + 16 * k4), load128(rec + 16 * k4));
             __m256i corr = _mm256_zextsi128_si256(load128(rec + ACT_Q4_0_CORR + 16 * k4));
@@ -58,6 +64,7 @@ INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(scale), acc[t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
@@ -66,19 +73,22 @@ INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
 INLINE void row_q8_0(const quant_rows_job *job, int r, int n) {
     const __m256i ones = _mm256_set1_epi16(1);
     const uint8_t *block = job->W + (size_t)r * job->row_bytes;
-    __m256 acc[SLM_QUANT_MULTI_MAX];
+    __m256 acc[AVX2_MULTI];
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < job->n_in / QK; b++, block += Q8_0_BYTES) {
         const uint8_t *rec = job->act + (size_t)(b / ACT_GROUP_BLOCKS) * ACT_Q8_0_RECORD;
         int k4 = b % ACT_GROUP_BLOCKS;
         __m256i w = load256(block + 2), w_abs = _mm256_sign_epi8(w, w);
         float d = f16_at(block);
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++, rec += job->act_stride) {
             __m256i pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(load256(rec + QK * k4), w));
             float scale = d * quant_load_f32(rec + ACT_Q8_0_DX + 4 * k4);
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, ones)), _mm256_set1_ps(scale), acc[t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
@@ -87,18 +97,21 @@ INLINE void row_q8_0(const quant_rows_job *job, int r, int n) {
 INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
     const __m256i low4 = _mm256_set1_epi8(0x0F);
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *act = job->act;
-    __m256 acc[SLM_QUANT_MULTI_MAX];
-    __m128 accm[SLM_QUANT_MULTI_MAX];
+    __m256 acc[AVX2_MULTI];
+    __m128 accm[AVX2_MULTI];
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps(), accm[t] = _mm_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, act += ACT_K_RECORD) {
         uint8_t sm[16];
         quant_q4_K_scales_x86(block + 4, sm);
-        __m256i isum[SLM_QUANT_MULTI_MAX];
+        __m256i isum[AVX2_MULTI];
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++) isum[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; c++) {
             __m256i q = load256(block + 16 + 32 * c);
             __m256i lo = _mm256_and_si256(q, low4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
             __m256i sc_lo = _mm256_set1_epi16(sm[2 * c]), sc_hi = _mm256_set1_epi16(sm[2 * c + 1]);
+            #pragma GCC unroll 4
             for (int t = 0; t < n; t++) {
                 const uint8_t *rec = act + t * job->act_stride;
                 __m256i x_lo = load256(rec + quant_q4_K_act_offset(2 * c));
@@ -110,6 +123,7 @@ INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
         }
         __m128i mins = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)(sm + 8)));
         float d = f16_at(block), dmin = f16_at(block + 2);
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             const uint8_t *rec = act + t * job->act_stride;
             __m128i msum = _mm_madd_epi16(mins, load128(rec + ACT_K_BSUM));
@@ -118,6 +132,7 @@ INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
             accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum), _mm_set1_ps(dmin * dx), accm[t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]) - hsum128(accm[t]);
 }
 
@@ -147,6 +162,7 @@ INLINE void q6_K_sums(const uint8_t *block, const uint8_t *act, size_t stride, i
         };
         for (int j = 0; j < 4; j++) {
             __m256i scales = q6_K_scale_pair(sc, 2 * j);
+            #pragma GCC unroll 4
             for (int t = 0; t < n; t++) {
                 __m256i pairs = _mm256_maddubs_epi16(q[j], load256(act + t * stride + 128 * h + 32 * j));
                 isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(pairs, scales));
@@ -157,14 +173,17 @@ INLINE void q6_K_sums(const uint8_t *block, const uint8_t *act, size_t stride, i
 
 INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *act = job->act;
-    __m256 acc[SLM_QUANT_MULTI_MAX];
+    __m256 acc[AVX2_MULTI];
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) acc[t] = _mm256_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, act += ACT_K_RECORD) {
-        __m256i isum[SLM_QUANT_MULTI_MAX];
+        __m256i isum[AVX2_MULTI];
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++) isum[t] = _mm256_setzero_si256();
         q6_K_sums(block, act, job->act_stride, n, isum);
         __m256i sc16 = _mm256_cvtepi8_epi16(load128(block + 192));
         float d = f16_at(block + 208);
+        #pragma GCC unroll 4
         for (int t = 0; t < n; t++) {
             const uint8_t *rec = act + t * job->act_stride;
             __m256i corr = _mm256_madd_epi16(sc16, load256(rec + ACT_K_BSUM));
@@ -173,6 +192,7 @@ INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
                                      acc[t]);
         }
     }
+    #pragma GCC unroll 4
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = hsum256(acc[t]);
 }
 
@@ -193,13 +213,15 @@ TARGET static void rows_3(slm_quant_type type, const quant_rows_job *job) { rows
 TARGET static void rows_4(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 4); }
 
 int quant_rows_avx2(slm_quant_type type, const quant_rows_job *job) {
+    static void (*const by_n[])(slm_quant_type, const quant_rows_job *) = {rows_1, rows_2, rows_3, rows_4};
     if (type != SLM_QUANT_Q4_0 && type != SLM_QUANT_Q8_0 && type != SLM_QUANT_Q4_K && type != SLM_QUANT_Q6_K)
         return -1;
-    switch (job->n_act) {
-    case 1: rows_1(type, job); break;
-    case 2: rows_2(type, job); break;
-    case 3: rows_3(type, job); break;
-    default: rows_4(type, job); break;
+    quant_rows_job part = *job;
+    for (int t = 0; t < job->n_act; t += AVX2_MULTI) {
+        part.act = job->act + (size_t)t * job->act_stride;
+        part.y = job->y + (size_t)t * job->y_stride;
+        part.n_act = job->n_act - t < AVX2_MULTI ? job->n_act - t : AVX2_MULTI;
+        by_n[part.n_act - 1](type, &part);
     }
     return 0;
 }

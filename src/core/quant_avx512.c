@@ -105,16 +105,20 @@ INLINE void row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r, int
     const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q4_0_BYTES;
     const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
     __m512 acc[SLM_QUANT_MULTI_MAX];
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q4_0_RECORD) {
         const q4_0_weights w = q4_0_unpack(c, load512(row), load512(row + 8));
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
     }
     if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 54 bytes: all in the first source */
         const q4_0_weights w =
             q4_0_unpack(c, load_first(row, nb % ACT_GROUP_BLOCKS * Q4_0_BYTES), _mm512_setzero_si512());
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
@@ -160,17 +164,21 @@ INLINE void row_q8_0(const quant_rows_job *job, const q8_0_consts *c, int r, int
     const int nb = job->n_in / QK, full = nb / ACT_GROUP_BLOCKS, group_bytes = ACT_GROUP_BLOCKS * Q8_0_BYTES;
     const uint8_t *row = job->W + (size_t)r * job->row_bytes, *rec = job->act;
     __m512 acc[SLM_QUANT_MULTI_MAX];
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q8_0_RECORD) {
         const q8_0_weights w = q8_0_unpack(c, load512(row), load512(row + 64), load512(row + 72));
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acc[t] = q8_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
     }
     if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 102 bytes: none from the third source */
         int bytes = nb % ACT_GROUP_BLOCKS * Q8_0_BYTES;
         __m512i b = bytes > 64 ? load_first(row + 64, bytes - 64) : _mm512_setzero_si512();
         const q8_0_weights w = q8_0_unpack(c, load_first(row, bytes), b, _mm512_setzero_si512());
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) acc[t] = q8_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
@@ -200,6 +208,7 @@ INLINE void q4_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, i
     __m128i sm128 = _mm_loadu_si128((const __m128i *)(const void *)sm);
     __m512i sm512 = _mm512_broadcast_i32x4(sm128);
     __m128i mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm128, sm128));
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++)
         msum[t] = _mm_madd_epi16(mins, _mm_loadu_si128((const __m128i *)(const void *)(rec + t * stride + ACT_K_BSUM)));
     for (int h = 0; h < 2; h++) {
@@ -207,6 +216,7 @@ INLINE void q4_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, i
         __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
         __m512i sc_lo = _mm512_shuffle_epi8(sm512, h ? pick_bytes16(4, 6) : pick_bytes16(0, 2));
         __m512i sc_hi = _mm512_shuffle_epi8(sm512, h ? pick_bytes16(5, 7) : pick_bytes16(1, 3));
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) {
             const uint8_t *x = rec + t * stride + 128 * h;
             isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(lo, load512(x)), sc_lo);
@@ -220,19 +230,23 @@ INLINE void row_q4_K(const quant_rows_job *job, int r, int n) {
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
     __m512 acc[SLM_QUANT_MULTI_MAX];
     __m128 accm[SLM_QUANT_MULTI_MAX];
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps(), accm[t] = _mm_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q4_K_BYTES, rec += ACT_K_RECORD) {
         __m512i isum[SLM_QUANT_MULTI_MAX];
         __m128i msum[SLM_QUANT_MULTI_MAX];
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) isum[t] = _mm512_setzero_si512();
         q4_K_sums(block, rec, job->act_stride, n, isum, msum);
         const float d = f16_at(block), dmin = f16_at(block + 2);
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) {
             const float dx = quant_load_f32(rec + t * job->act_stride + ACT_K_DX);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * dx), acc[t]);
             accm[t] = _mm_fmadd_ps(_mm_cvtepi32_ps(msum[t]), _mm_set1_ps(dmin * dx), accm[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) {
         __m128 m = _mm_add_ps(accm[t], _mm_movehl_ps(accm[t], accm[t]));
         m = _mm_add_ss(m, _mm_movehdup_ps(m));
@@ -252,6 +266,7 @@ INLINE void q6_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, i
     const __m512i shift_lo = lanes16(4, 4, 2, 2), shift_hi = lanes16(0, 0, 2, 2);
     __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(block + 192)));
     __m512i scales = _mm512_castsi256_si512(sc16);
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) isum[t] = _mm512_setzero_si512();
     for (int h = 0; h < 2; h++) {
         __m512i ql = load512(block + 64 * h);
@@ -262,12 +277,14 @@ INLINE void q6_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, i
         hi = _mm512_ternarylogic_epi32(_mm512_srlv_epi16(qh, shift_hi), bits45, hi, 0xEA);
         __m512i sc_lo = _mm512_permutexvar_epi16(lanes16(8 * h, 8 * h + 1, 8 * h + 2, 8 * h + 3), scales);
         __m512i sc_hi = _mm512_permutexvar_epi16(lanes16(8 * h + 4, 8 * h + 5, 8 * h + 6, 8 * h + 7), scales);
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) {
             const uint8_t *x = rec + t * stride + 128 * h;
             isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(lo, load512(x)), sc_lo);
             isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(hi, load512(x + 64)), sc_hi);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) { /* 32 sum_k sc_k bsum_k */
         const __m256i bsum = _mm256_loadu_si256((const __m256i *)(const void *)(rec + t * stride + ACT_K_BSUM));
         __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsum), 5);
@@ -279,16 +296,19 @@ INLINE void q6_K_sums(const uint8_t *block, const uint8_t *rec, size_t stride, i
 INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
     const uint8_t *block = job->W + (size_t)r * job->row_bytes, *rec = job->act;
     __m512 acc[SLM_QUANT_MULTI_MAX];
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < job->n_in / QK_K; b++, block += Q6_K_BYTES, rec += ACT_K_RECORD) {
         __m512i isum[SLM_QUANT_MULTI_MAX];
         q6_K_sums(block, rec, job->act_stride, n, isum);
         const float d = f16_at(block + 208);
+        #pragma GCC unroll 8
         for (int t = 0; t < n; t++) {
             const float dx = quant_load_f32(rec + t * job->act_stride + ACT_K_DX);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * dx), acc[t]);
         }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
 }
 
@@ -319,49 +339,30 @@ INLINE void rows_q6_K(const quant_rows_job *job, int n) {
     for (int r = job->r0; r < job->r1; r++) row_q6_K(job, r, n);
 }
 
-TARGET static void all_q4_0(const quant_rows_job *job) {
-    switch (job->n_act) {
-    case 1: rows_q4_0(job, 1); break;
-    case 2: rows_q4_0(job, 2); break;
-    case 3: rows_q4_0(job, 3); break;
-    default: rows_q4_0(job, 4); break;
+INLINE void rows_n(slm_quant_type type, const quant_rows_job *job, int n) {
+    switch (type) {
+    case SLM_QUANT_Q4_0: rows_q4_0(job, n); break;
+    case SLM_QUANT_Q8_0: rows_q8_0(job, n); break;
+    case SLM_QUANT_Q4_K: rows_q4_K(job, n); break;
+    case SLM_QUANT_Q6_K: rows_q6_K(job, n); break;
     }
 }
 
-TARGET static void all_q8_0(const quant_rows_job *job) {
-    switch (job->n_act) {
-    case 1: rows_q8_0(job, 1); break;
-    case 2: rows_q8_0(job, 2); break;
-    case 3: rows_q8_0(job, 3); break;
-    default: rows_q8_0(job, 4); break;
-    }
-}
-
-TARGET static void all_q4_K(const quant_rows_job *job) {
-    switch (job->n_act) {
-    case 1: rows_q4_K(job, 1); break;
-    case 2: rows_q4_K(job, 2); break;
-    case 3: rows_q4_K(job, 3); break;
-    default: rows_q4_K(job, 4); break;
-    }
-}
-
-TARGET static void all_q6_K(const quant_rows_job *job) {
-    switch (job->n_act) {
-    case 1: rows_q6_K(job, 1); break;
-    case 2: rows_q6_K(job, 2); break;
-    case 3: rows_q6_K(job, 3); break;
-    default: rows_q6_K(job, 4); break;
-    }
-}
+TARGET static void rows_1(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 1); }
+TARGET static void rows_2(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 2); }
+TARGET static void rows_3(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 3); }
+TARGET static void rows_4(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 4); }
+TARGET static void rows_5(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 5); }
+TARGET static void rows_6(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 6); }
+TARGET static void rows_7(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 7); }
+TARGET static void rows_8(slm_quant_type type, const quant_rows_job *job) { rows_n(type, job, 8); }
 
 int quant_rows_avx512(slm_quant_type type, const quant_rows_job *job) {
-    switch (type) {
-    case SLM_QUANT_Q4_0: all_q4_0(job); return 0;
-    case SLM_QUANT_Q8_0: all_q8_0(job); return 0;
-    case SLM_QUANT_Q4_K: all_q4_K(job); return 0;
-    case SLM_QUANT_Q6_K: all_q6_K(job); return 0;
-    }
-    return -1;
+    static void (*const by_n[])(slm_quant_type, const quant_rows_job *) = {rows_1, rows_2, rows_3, rows_4,
+                                                                           rows_5, rows_6, rows_7, rows_8};
+    if (type != SLM_QUANT_Q4_0 && type != SLM_QUANT_Q8_0 && type != SLM_QUANT_Q4_K && type != SLM_QUANT_Q6_K)
+        return -1;
+    by_n[job->n_act - 1](type, job);
+    return 0;
 }
 #endif
