@@ -42,7 +42,9 @@ static void quant_task(void *ctx, int task, int n_tasks) {
     int steps = (N + ROWS_PER_STEP - 1) / ROWS_PER_STEP;
     int r0 = (int)((long long)steps * task / n_tasks) * ROWS_PER_STEP;
     int r1 = min_int(N, (int)((long long)steps * (task + 1) / n_tasks) * ROWS_PER_STEP);
-    for (int rb = r0; rb < r1; rb += ROWS_PER_STEP) {
+    if (job->T == 1) /* decode: nothing to reuse, so one call streams the whole range */
+        slm_quant_rows(job->type, job->W->data, K, r0, r1, job->act, job->y);
+    for (int rb = r0; rb < r1 && job->T > 1; rb += ROWS_PER_STEP) {
         int re = min_int(r1, rb + ROWS_PER_STEP);
         slm_quant_rows_multi(job->type, job->W->data, K, rb, re, job->act, job->act_bytes, job->T, job->y, (size_t)N);
     }

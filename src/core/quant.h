@@ -90,7 +90,7 @@ int slm_quant_rows_with(const char *isa, slm_quant_type type, const void *W, int
 /* Several input rows at once (a prompt): y[t * y_stride + r] for t in [0, n_act) and
  * r in [r0, r1) = row r of W . activation row t (at act + t * act_stride, each from
  * slm_quant_activations). Any n_act >= 0; up to SLM_QUANT_MULTI_MAX activation rows
- * share each unpacked weight block, so the unpacking is paid once per group rather
+ * (8 with AVX-512, 4 with AVX2) share each unpacked weight block, so the unpacking is paid once per group rather
  * than once per row. Every y equals what slm_quant_rows gives for that row alone, bit
  * for bit (the same operations in the same order). Thread-safety and bad arguments as
  * slm_quant_rows (NaN written to y[t * y_stride + r] where those are valid). */

@@ -14,8 +14,10 @@
  * at once (job->n_act): each block is unpacked once into registers and then
  * dotted with every activation row, the same operations per row in the same
  * order, so each result is bit for bit the single-row one. The row functions
- * take n_act as an argument that is a constant where they are inlined, so the
- * loops over it unroll and the accumulators stay in registers.
+ * take n_act as an argument that is a constant where they are inlined, and the
+ * loops over it carry `#pragma GCC unroll` (at -O2 GCC would not unroll them
+ * fully, and the accumulator arrays then lived on the stack: prompts ran ~30%
+ * slower), so the accumulators stay in registers.
  *
  * Q4_0/Q8_0 blocks (18/34 bytes) are gathered 4 at a time out of two or three
  * unaligned loads with a byte permute (vpermt2b); a row's last partial group
