@@ -182,6 +182,12 @@ static void test_sizes(void) {
         CHECK(a % 64 == 0, "act bytes %zu a multiple of 64", a);
     }
     CHECK(slm_quant_act_bytes(SLM_QUANT_Q4_K, 768) > 0 && slm_quant_act_bytes(SLM_QUANT_Q4_K, 640) == 0, "act 256s");
+    /* Q4_0's record is as compact as Q8_0's (quant_impl.h: 128 int8, 4 corrections, 4
+     * scales, padded to 192 bytes per 128 inputs): its old per-lane 256 bytes made the
+     * decode kernels slower from DRAM. */
+    CHECK(slm_quant_act_bytes(SLM_QUANT_Q4_0, 8192) == 8192 / 128 * 192 &&
+              slm_quant_act_bytes(SLM_QUANT_Q4_0, 96) == slm_quant_act_bytes(SLM_QUANT_Q8_0, 96),
+          "q4_0 act bytes %zu", slm_quant_act_bytes(SLM_QUANT_Q4_0, 8192));
     CHECK(strcmp(slm_quant_isa(), "avx512") == 0 || strcmp(slm_quant_isa(), "avx2") == 0 ||
               strcmp(slm_quant_isa(), "scalar") == 0,
           "isa %s", slm_quant_isa());

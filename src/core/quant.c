@@ -129,11 +129,11 @@ static void act_group(slm_quant_type type, const float *x, int n_blocks, uint8_t
         memcpy(out + 16 * k, q + QK * k, 16);
         memcpy(out + 64 + 16 * k, q + QK * k + 16, 16);
     }
-    for (int l = 0; l < 16; l++) {
+    for (int k = 0; k < ACT_GROUP_BLOCKS; k++) {
         int32_t sum = 0;
-        for (int i = 0; i < 4; i++) sum += out[4 * l + i] + out[64 + 4 * l + i];
-        store_i32(rec + ACT_Q4_0_CORR + 4 * l, -8 * sum);
-        store_f32(rec + ACT_Q4_0_DX + 4 * l, dx[l / 4]);
+        for (int i = 0; i < QK; i++) sum += q[QK * k + i];
+        store_i32(rec + ACT_Q4_0_CORR + 4 * k, -8 * sum);
+        store_f32(rec + ACT_Q4_0_DX + 4 * k, dx[k]);
     }
 }
 
@@ -191,7 +191,7 @@ static int cpu_runs(const char *isa) {
     if (strcmp(isa, "avx512") == 0)
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-               __builtin_cpu_supports("avx512vbmi");
+               __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
     if (strcmp(isa, "avx2") == 0) return avx2;
 #endif
     return strcmp(isa, "scalar") == 0;
@@ -296,7 +296,7 @@ int slm_quant_rows_multi_with(const char *isa, slm_quant_type type, const void *
 
 /* ---- matvec: activations + rows ------------------------------------------- */
 
-/* Activations live on the stack up to this many bytes (8192 inputs of Q4_0, the largest record). */
+/* Activations live on the stack up to this many bytes (8192 inputs of Q4_0 or Q8_0, the largest records). */
 #define STACK_ACT_BYTES (8192 / 128 * ACT_Q4_0_RECORD)
 
 int slm_quant_matvec_with(const char *isa, slm_quant_type type, const void *W, int n_in, int n_out, const float *x,

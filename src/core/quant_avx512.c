@@ -1,4 +1,4 @@
-/* quant_avx512.c — the row kernels with AVX-512 (F, BW, VL, VNNI, VBMI):
+/* quant_avx512.c — the row kernels with AVX-512 (F, BW, VL, VNNI, VBMI) and GFNI:
  * 64 weights per 512-bit register, integer dot products by VNNI (dpbusd for
  * u8 x s8 -> int32, dpwssd to weight int16 pair sums by the k-quants' scales),
  * one f32 FMA per 4 blocks (Q4_0/Q8_0) or per super-block (k-quants), against
@@ -30,22 +30,19 @@
 #if QUANT_X86
 #include <immintrin.h>
 
-#define ISA "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
+#define ISA "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,gfni"
 #define TARGET __attribute__((target(ISA)))
 #define INLINE static inline __attribute__((always_inline, target(ISA)))
 
 /* vpermt2b indices (0..63 from the first source, 64..127 from the second). Q4_0: the
  * sources are a group's bytes 0..63 and 8..71; qs of block k is bytes 18k+2..18k+17,
- * and d of block k (bytes 18k, 18k+1) is repeated for the 4 int32 lanes it scales. */
+ * and d of block k is bytes 18k, 18k+1. */
 static const uint8_t q4_0_qs_index[64] = {
     2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,  15,  16,  17,  20,  21,  22,  23,  24, 25,
     26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 38, 39, 40,  41,  42,  43,  44,  45,  46,  47,  48, 49,
     50, 51, 52, 53, 56, 57, 58, 59, 60, 61, 62, 63, 120, 121, 122, 123, 124, 125, 126, 127,
 };
-static const uint8_t q4_0_d_index[64] = {
-    0,  1,  0,  1,  0,  1,  0,  1,  18, 19, 18, 19, 18, 19, 18, 19,
-    36, 37, 36, 37, 36, 37, 36, 37, 54, 55, 54, 55, 54, 55, 54, 55, /* the upper 32 bytes are unused */
-};
+static const uint8_t q4_0_d_index[64] = {0, 1, 18, 19, 36, 37, 54, 55}; /* the 4 d; the rest unused */
 /* Q8_0: qs of blocks 0-1 from bytes 0..127 (sources at 0 and 64), of blocks 2-3 from
  * bytes 64..135 (sources at 64 and 72); the four d. */
 static const uint8_t q8_0_qs01_index[64] = {
@@ -77,28 +74,35 @@ INLINE __m512i lanes16(int v0, int v1, int v2, int v3) {
 /* ---- Q4_0 ------------------------------------------------------------------ */
 
 typedef struct {
-    __m512i qs_index, d_index, low4;
+    __m512i qs_index, d_index, low4, high4;
+    __m512i lanes; /* dword indices: block k for lanes 4k..4k+3 (its 16 bytes of nibbles) */
 } q4_0_consts;
 
-/* 4 blocks unpacked: low and high nibbles (record order) and each block's d per lane. */
+/* 4 blocks unpacked: low and high nibbles (record order) and the 4 d. */
 typedef struct {
     __m512i lo, hi;
-    __m512 dw;
+    __m128 dw;
 } q4_0_weights;
 
-/* The 4 blocks whose bytes 0..63 are a and 8..71 are b. */
+/* The 4 blocks whose bytes 0..63 are a and 8..71 are b. The high nibbles are shifted
+ * down by a GF(2) affine map (one instruction, not a shift and a mask): the matrix's
+ * byte 7 - i selects input bit i + 4 for output bit i < 4, and bits 4-7 stay 0. */
 INLINE q4_0_weights q4_0_unpack(const q4_0_consts *c, __m512i a, __m512i b) {
     __m512i qs = _mm512_permutex2var_epi8(a, c->qs_index, b);
-    q4_0_weights w = {_mm512_and_si512(qs, c->low4), _mm512_and_si512(_mm512_srli_epi16(qs, 4), c->low4),
-                      _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi8(c->d_index, a)))};
+    q4_0_weights w = {_mm512_and_si512(qs, c->low4), _mm512_gf2p8affine_epi64_epi8(qs, c->high4, 0),
+                      _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi8(c->d_index, a)))};
     return w;
 }
 
-/* acc += the 4 blocks against one record. */
-INLINE __m512 q4_0_dot(const q4_0_weights *w, const uint8_t *rec, __m512 acc) {
-    __m512i isum = _mm512_dpbusd_epi32(load512(rec + ACT_Q4_0_CORR), w->lo, load512(rec));
+/* acc += the 4 blocks against one record. Block k's correction starts lane 4k of the
+ * accumulator (only the block's sum of lanes is used); the scales d * dx are formed
+ * once per block and spread over its 4 lanes. */
+INLINE __m512 q4_0_dot(const q4_0_consts *c, const q4_0_weights *w, const uint8_t *rec, __m512 acc) {
+    __m128 dx = _mm_loadu_ps((const float *)(const void *)(rec + ACT_Q4_0_DX));
+    __m512 scale = _mm512_permutexvar_ps(c->lanes, _mm512_castps128_ps512(_mm_mul_ps(w->dw, dx)));
+    __m512i corr = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)(rec + ACT_Q4_0_CORR)));
+    __m512i isum = _mm512_dpbusd_epi32(_mm512_maskz_permutexvar_epi32(0x1111, c->lanes, corr), w->lo, load512(rec));
     isum = _mm512_dpbusd_epi32(isum, w->hi, load512(rec + 64));
-    __m512 scale = _mm512_mul_ps(w->dw, _mm512_loadu_ps(rec + ACT_Q4_0_DX));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), scale, acc);
 }
 
@@ -112,13 +116,13 @@ INLINE void row_q4_0(const quant_rows_job *job, const q4_0_consts *c, int r, int
     for (int g = 0; g < full; g++, row += group_bytes, rec += ACT_Q4_0_RECORD) {
         const q4_0_weights w = q4_0_unpack(c, load512(row), load512(row + 8));
         #pragma GCC unroll 8
-        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
+        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
     }
     if (nb % ACT_GROUP_BLOCKS) { /* 1..3 blocks, at most 54 bytes: all in the first source */
         const q4_0_weights w =
             q4_0_unpack(c, load_first(row, nb % ACT_GROUP_BLOCKS * Q4_0_BYTES), _mm512_setzero_si512());
         #pragma GCC unroll 8
-        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(&w, rec + t * job->act_stride, acc[t]);
+        for (int t = 0; t < n; t++) acc[t] = q4_0_dot(c, &w, rec + t * job->act_stride, acc[t]);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < n; t++) job->y[t * job->y_stride + (size_t)r] = _mm512_reduce_add_ps(acc[t]);
@@ -318,7 +322,9 @@ INLINE void row_q6_K(const quant_rows_job *job, int r, int n) {
  * One instance of each row function per n_act, so n is a constant in each. */
 
 INLINE void rows_q4_0(const quant_rows_job *job, int n) {
-    const q4_0_consts c = {load512(q4_0_qs_index), load512(q4_0_d_index), _mm512_set1_epi8(0x0F)};
+    const q4_0_consts c = {load512(q4_0_qs_index), load512(q4_0_d_index), _mm512_set1_epi8(0x0F),
+                           _mm512_set1_epi64(0x1020408000000000LL),
+                           _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0)};
     for (int r = job->r0; r < job->r1; r++) row_q4_0(job, &c, r, n);
 }
 

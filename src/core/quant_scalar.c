@@ -14,8 +14,8 @@ static float row_q4_0(const uint8_t *row, int n_in, const uint8_t *act) {
         const int8_t *x = (const int8_t *)rec + 16 * (b % ACT_GROUP_BLOCKS);
         int32_t isum = 0;
         for (int j = 0; j < 16; j++) isum += (row[2 + j] & 0x0F) * x[j] + (row[2 + j] >> 4) * x[64 + j];
-        for (int l = 0; l < 4; l++) isum += (int32_t)quant_load_u32(rec + ACT_Q4_0_CORR + 4 * (4 * (b % 4) + l));
-        sum += load_f16(row) * quant_load_f32(rec + ACT_Q4_0_DX + 16 * (b % 4)) * (float)isum;
+        isum += (int32_t)quant_load_u32(rec + ACT_Q4_0_CORR + 4 * (b % 4));
+        sum += load_f16(row) * quant_load_f32(rec + ACT_Q4_0_DX + 4 * (b % 4)) * (float)isum;
     }
     return sum;
 }
