@@ -1,6 +1,6 @@
-/* export.h — what the model writers (hf_export.c, llama2c_export.c) share:
- * the rotary row orders and the guard against overwriting a file the model
- * is mapped from. (gguf_export.c keeps its own copy of the first map.) */
+/* export.h — what the model writers (gguf_export.c, hf_export.c,
+ * llama2c_export.c) share: the rotary row orders and the guard against
+ * overwriting a file the model is mapped from. */
 #ifndef SLM_MODELS_EXPORT_H
 #define SLM_MODELS_EXPORT_H
 

@@ -11,6 +11,7 @@
 
 #include "core/quant.h"
 #include "formats/gguf.h"
+#include "models/export.h"
 #include "models/family.h"
 #include "slm_convert.h"
 #include "slm_tasks.h"
@@ -100,16 +101,6 @@ static void convert_row(slm_dtype type, const float *src, void *dst, int n) {
     }
 }
 
-/* Source row of output row r when a rotary projection is reordered from HF's
- * rotate-half layout to the interleaved pairs llama.cpp's llama expects
- * (what its converter's permute does): within a head of hd rows, row 2i + a
- * comes from row a * hd/2 + i. head_dim 0: no reordering. */
-static int source_row(int r, int head_dim) {
-    if (!head_dim) return r;
-    int head = r / head_dim, j = r % head_dim;
-    return head * head_dim + (j % 2) * (head_dim / 2) + j / 2;
-}
-
 static void add_matrix(exporter *x, const char *name, const slm_matrix *w, int permute_head_dim) {
     if (x->status || !w->data) return;
     slm_dtype type = matrix_type(x->type, w->n_in);
@@ -128,7 +119,7 @@ static void add_matrix(exporter *x, const char *name, const slm_matrix *w, int p
         return;
     }
     for (int r = 0; r < w->n_out; r++) {
-        slm_matrix_row(w, source_row(r, permute_head_dim), row);
+        slm_matrix_row(w, slm_interleaved_from_halves(r, permute_head_dim), row);
         convert_row(type, row, out + (size_t)r * row_bytes, w->n_in);
     }
     free(row);
@@ -147,7 +138,7 @@ static void add_bias(exporter *x, const char *name, const float *bias, int n, in
         x->status = slm_fail(x->err, SLM_ERR_OUT_OF_MEMORY, "converting %s", name);
         return;
     }
-    for (int r = 0; r < n; r++) v[r] = bias[source_row(r, permute_head_dim)];
+    for (int r = 0; r < n; r++) v[r] = bias[slm_interleaved_from_halves(r, permute_head_dim)];
     add(x, name, SLM_DTYPE_F32, 1, (uint64_t)n, 1, v, (size_t)n * sizeof(float), v);
 }
 
