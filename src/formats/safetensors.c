@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/error.h"
 #include "formats/weights.h"
@@ -313,45 +312,10 @@ static slm_weights *open_index(const char *index_path, slm_error *err) {
     return w;
 }
 
-static int is_regular_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 slm_weights *slm_safetensors_open(const char *path, slm_error *err) {
     if (!path) {
         slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "slm_safetensors_open: path is NULL");
         return NULL;
     }
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        slm_fail(err, SLM_ERR_IO, "%s: no such file or folder", path);
-        return NULL;
-    }
-    if (!S_ISDIR(st.st_mode)) return ends_with(path, ".json") ? open_index(path, err) : open_single(path, err);
-
-    size_t cap = strlen(path) + sizeof "/model.safetensors.index.json";
-    char *candidate = malloc(cap);
-    if (!candidate) {
-        slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-        return NULL;
-    }
-    slm_weights *w = NULL;
-    snprintf(candidate, cap, "%s/model.safetensors", path);
-    if (is_regular_file(candidate)) {
-        w = open_single(candidate, err);
-    } else {
-        snprintf(candidate, cap, "%s/model.safetensors.index.json", path);
-        if (is_regular_file(candidate))
-            w = open_index(candidate, err);
-        else
-            slm_fail(err, SLM_ERR_IO, "%s: folder has neither model.safetensors nor model.safetensors.index.json", path);
-    }
-    free(candidate);
-    return w;
+    return slm_weights_open_path(path, "model.safetensors", open_single, open_index, err);
 }

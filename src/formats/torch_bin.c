@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "core/error.h"
 #include "formats/pickle.h"
@@ -377,41 +376,10 @@ static slm_weights *open_index(const char *index_path, slm_error *err) {
     return w;
 }
 
-static int is_regular_file(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 slm_weights *slm_torch_bin_open(const char *path, slm_error *err) {
     if (!path) {
         slm_fail(err, SLM_ERR_INVALID_ARGUMENT, "slm_torch_bin_open: path is NULL");
         return NULL;
     }
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        slm_fail(err, SLM_ERR_IO, "%s: no such file or folder", path);
-        return NULL;
-    }
-    size_t n = strlen(path);
-    if (!S_ISDIR(st.st_mode))
-        return n >= 5 && !strcmp(path + n - 5, ".json") ? open_index(path, err) : open_single(path, err);
-    size_t cap = n + sizeof "/pytorch_model.bin.index.json";
-    char *candidate = malloc(cap);
-    if (!candidate) {
-        slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-        return NULL;
-    }
-    slm_weights *w = NULL;
-    snprintf(candidate, cap, "%s/pytorch_model.bin", path);
-    if (is_regular_file(candidate)) {
-        w = open_single(candidate, err);
-    } else {
-        snprintf(candidate, cap, "%s/pytorch_model.bin.index.json", path);
-        if (is_regular_file(candidate))
-            w = open_index(candidate, err);
-        else
-            slm_fail(err, SLM_ERR_IO, "%s: folder has neither pytorch_model.bin nor pytorch_model.bin.index.json", path);
-    }
-    free(candidate);
-    return w;
+    return slm_weights_open_path(path, "pytorch_model.bin", open_single, open_index, err);
 }

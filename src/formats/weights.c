@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/error.h"
 
@@ -198,4 +199,40 @@ int slm_shard_name_ok(const char *name) {
         p += len + (slash ? 1 : 0);
     }
     return 1;
+}
+
+static int is_regular_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+slm_weights *slm_weights_open_path(const char *path, const char *file_name, slm_weights_opener open_single,
+                                   slm_weights_opener open_index, slm_error *err) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        slm_fail(err, SLM_ERR_IO, "%s: no such file or folder", path);
+        return NULL;
+    }
+    size_t n = strlen(path);
+    if (!S_ISDIR(st.st_mode))
+        return n >= 5 && !strcmp(path + n - 5, ".json") ? open_index(path, err) : open_single(path, err);
+    size_t cap = n + 1 + strlen(file_name) + sizeof ".index.json";
+    char *candidate = malloc(cap);
+    if (!candidate) {
+        slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return NULL;
+    }
+    slm_weights *w = NULL;
+    snprintf(candidate, cap, "%s/%s", path, file_name);
+    if (is_regular_file(candidate)) {
+        w = open_single(candidate, err);
+    } else {
+        snprintf(candidate, cap, "%s/%s.index.json", path, file_name);
+        if (is_regular_file(candidate))
+            w = open_index(candidate, err);
+        else
+            slm_fail(err, SLM_ERR_IO, "%s: folder has neither %s nor %s.index.json", path, file_name, file_name);
+    }
+    free(candidate);
+    return w;
 }

@@ -76,6 +76,13 @@ int slm_weights_file_of(const slm_weights *w, const slm_tensor_view *t);
  * the index's folder: not absolute, no ".." component. */
 int slm_shard_name_ok(const char *name);
 
+/* How a checkpoint reader takes a path (safetensors.c, torch_bin.c): a file is
+ * opened by open_single, or by open_index when it ends in ".json"; a folder must
+ * hold file_name (open_single) or file_name + ".index.json" (open_index). */
+typedef slm_weights *(*slm_weights_opener)(const char *path, slm_error *err);
+slm_weights *slm_weights_open_path(const char *path, const char *file_name, slm_weights_opener open_single,
+                                   slm_weights_opener open_index, slm_error *err);
+
 /* Reads a whole small file (config.json, tokenizer.json) into a NUL-terminated buffer. */
 char *slm_read_file(const char *path, size_t *len, slm_error *err);
 
