@@ -743,6 +743,44 @@ static void test_threads(slm_quant_type type) {
     rows_case_free(&c);
 }
 
+/* Every ISA's activations are the scalar ones byte for byte, on bell-shaped inputs and
+ * on edges: a block whose amax is 127 (so d = 1 and x / d = x exactly) holding every
+ * tie k + 0.5, which must round away from zero (2.5 -> 3, -2.5 -> -3, as roundf); NaN
+ * (counts as 0), an infinity, zeros and denormals. */
+static void test_activations_isas(void) {
+    enum { N = 1024 };
+    float *x = malloc(N * sizeof *x);
+    uint64_t seed = 7;
+    for (int i = 0; i < N; i++) x[i] = bell(&seed);
+    x[0] = 127.0f; /* block 0 (32 inputs): ties, with amax 127 */
+    for (int i = 1; i < 32; i++) x[i] = (float)(i % 2 ? i : -i) + (i % 2 ? 0.5f : -0.5f);
+    x[40] = NAN;
+    x[70] = INFINITY;
+    for (int i = 96; i < 128; i++) x[i] = 0.0f;
+    for (int i = 128; i < 160; i++) x[i] = (float)(i - 144) * 1e-41f; /* denormals */
+    for (size_t t = 0; t < 4; t++) {
+        slm_quant_type type = all_types[t];
+        size_t bytes = slm_quant_act_bytes(type, N);
+        uint8_t *want = malloc(bytes), *got = malloc(bytes);
+        CHECK(slm_quant_activations_with("scalar", type, x, N, want) == 0, "scalar activations");
+        if (type == SLM_QUANT_Q8_0) { /* natural order: q[i] = x[i] for the tie block */
+            const int8_t *q = (const int8_t *)want;
+            CHECK(q[0] == 127 && q[1] == 2 && q[2] == -3 && q[3] == 4 && q[4] == -5, "ties away from zero: %d %d %d %d",
+                  q[1], q[2], q[3], q[4]);
+        }
+        for (size_t k = 1; k < sizeof all_isas / sizeof all_isas[0]; k++) {
+            memset(got, 0xA5, bytes);
+            if (slm_quant_activations_with(all_isas[k], type, x, N, got) != 0) continue; /* not on this CPU */
+            CHECK(memcmp(want, got, bytes) == 0, "%s activations for %s = scalar", all_isas[k],
+                  slm_quant_type_name(type));
+        }
+        CHECK(slm_quant_activations_with("avx9", type, x, N, got) == -1, "unknown isa for activations");
+        free(want);
+        free(got);
+    }
+    free(x);
+}
+
 int main(void) {
     printf("quant isa: %s; row kernels this CPU runs:", slm_quant_isa());
     for (size_t k = 0; k < sizeof all_isas / sizeof all_isas[0]; k++) {
@@ -757,6 +795,7 @@ int main(void) {
     test_hand_q4_K();
     test_hand_q6_K();
     test_ggml_bytes();
+    test_activations_isas();
     for (size_t t = 0; t < 4; t++) test_round_trip(all_types[t]);
     /* n_in: one block; 3 (a partial group of 4); 24 (768, GPT-2); 8224 (past 8192, the
      * on-stack scratch, and 257 blocks: a partial group); k-quants: 256, 768, 2048, 8448. */

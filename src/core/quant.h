@@ -72,6 +72,9 @@ float slm_quant_dot(slm_quant_type type, const void *w_row, const float *x, size
 size_t slm_quant_act_bytes(slm_quant_type type, int n_in);
 /* act (act_bytes(type, n_in)) = x (n_in) quantized. Returns 0, or -1 as act_bytes gives 0. */
 int slm_quant_activations(slm_quant_type type, const float *x, int n_in, void *act);
+/* The same with a named ISA, as slm_quant_rows_with (-1 also where this CPU lacks it).
+ * Every ISA writes the same bytes. */
+int slm_quant_activations_with(const char *isa, slm_quant_type type, const float *x, int n_in, void *act);
 /* y[r] for r in [r0, r1) = row r of W (rows of slm_quant_row_bytes(type, n_in),
  * contiguous from W) . x, with x given as act from slm_quant_activations. The
  * fastest implementation for this CPU (AVX-512 VNNI / AVX2 / plain C, chosen once).

@@ -42,6 +42,30 @@ INLINE float hsum128(__m128 s) {
 /* ---- Q4_0: nibbles n = w + 8 against x, corrected by corr (-8 sum x) ---------- */
 
 /* Row r against activation rows 0..n-1 of the job. */
+/* As quant_block_8bit_scalar, 8 inputs a register (see quant_block_8bit_avx512). */
+TARGET float quant_block_8bit_avx2(const float *x, int8_t *q, int n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 amax = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) amax = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), amax);
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float d = _mm_cvtss_f32(m) / 127.0f, inv_d = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m256 scale = _mm256_set1_ps(inv_d), one = _mm256_set1_ps(1.0f), half = _mm256_set1_ps(0.5f);
+    const __m256 neg_half = _mm256_set1_ps(-0.5f), lim = _mm256_set1_ps(127.0f), neg_lim = _mm256_set1_ps(-127.0f);
+    for (int i = 0; i < n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), scale);
+        __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), frac = _mm256_sub_ps(v, t);
+        t = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, half, _CMP_GE_OQ), one));
+        t = _mm256_sub_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, neg_half, _CMP_LE_OQ), one));
+        t = _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_ORD_Q), _mm256_min_ps(_mm256_max_ps(t, neg_lim), lim));
+        __m256i i32 = _mm256_cvttps_epi32(t);
+        __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
+        _mm_storel_epi64((__m128i *)(void *)(q + i), _mm_packs_epi16(i16, i16));
+    }
+    return d;
+}
+
 INLINE void row_q4_0(const quant_rows_job *job, int r, int n) {
     const __m256i ones = _mm256_set1_epi16(1);
     const __m128i low4 = _mm_set1_epi8(0x0F);

@@ -71,6 +71,29 @@ INLINE __m512i lanes16(int v0, int v1, int v2, int v3) {
     return _mm512_set_epi64(r[3], r[3], r[2], r[2], r[1], r[1], r[0], r[0]);
 }
 
+/* ---- activations ------------------------------------------------------------ */
+
+/* As quant_block_8bit_scalar, 16 inputs a register: max(|x|, amax) keeps amax where x
+ * is NaN, as the scalar compare does; rounding is truncation plus a step where the
+ * fraction is at least one half, which is roundf's half away from zero. */
+TARGET float quant_block_8bit_avx512(const float *x, int8_t *q, int n) {
+    __m512 amax = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) amax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), amax);
+    const float d = _mm512_reduce_max_ps(amax) / 127.0f, inv_d = d != 0.0f ? 1.0f / d : 0.0f;
+    const __m512 scale = _mm512_set1_ps(inv_d), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 lim = _mm512_set1_ps(127.0f), neg_lim = _mm512_set1_ps(-127.0f);
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), scale);
+        __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC), frac = _mm512_sub_ps(v, t);
+        t = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), t, one);
+        t = _mm512_mask_sub_ps(t, _mm512_cmp_ps_mask(frac, _mm512_sub_ps(_mm512_setzero_ps(), half), _CMP_LE_OQ), t,
+                               one);
+        t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), _mm512_min_ps(_mm512_max_ps(t, neg_lim), lim));
+        _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(t)));
+    }
+    return d;
+}
+
 /* ---- Q4_0 ------------------------------------------------------------------ */
 
 typedef struct {

@@ -89,6 +89,16 @@ int quant_rows_avx2(slm_quant_type type, const quant_rows_job *job);
 int quant_rows_avx512(slm_quant_type type, const quant_rows_job *job);
 #endif
 
+/* q (n, a multiple of 16) = x quantized to 8 bits: round(x / d) half away from zero,
+ * d = amax / 127 returned (NaN inputs count as 0, q of a NaN is 0). Every ISA gives
+ * the same bytes as the scalar one (test_quant checks it). */
+typedef float (*quant_block_fn)(const float *x, int8_t *q, int n);
+float quant_block_8bit_scalar(const float *x, int8_t *q, int n);
+#if QUANT_X86
+float quant_block_8bit_avx2(const float *x, int8_t *q, int n);
+float quant_block_8bit_avx512(const float *x, int8_t *q, int n);
+#endif
+
 /* Unaligned little helpers: blocks are 18, 34, 144 or 210 bytes, rows mapped from a
  * file need not be aligned, so every multi-byte field is read through memcpy. */
 static inline uint16_t quant_load_u16(const uint8_t *p) {
