@@ -13,7 +13,9 @@
  *     tokenizer equals tok512.bin, and the greedy story equals llama2.c's
  *     published one; stories260K.bin -> HF -> llama2.c gives the original too;
  *   llama fixtures (HF, rotate-half) -> llama2.c -> logits match the fixture;
- *   a folder's tokenizer files are copied byte for byte;
+ *   a folder's tokenizer files are copied byte for byte; a GGUF model's tokenizer
+ *     (tiny_gpt2 -> GGUF -> HF) is written as tokenizer.json, and the folder's
+ *     tokenizer encodes and decodes as the GGUF's and the original folder's do;
  *   bad input: unsupported architectures, unwritable paths, wrong dtypes,
  *     overwriting the source, llamas llama2.c cannot express. */
 #define FIXTURE_TMP_TEMPLATE "/tmp/slm_convert_XXXXXX"
@@ -307,6 +309,51 @@ static void check_tokenizer_files(void) {
     close_fixture(&f);
 }
 
+/* A GGUF model's tokenizer (from its tokenizer.ggml.* metadata) is written into the
+ * HF folder as tokenizer.json: loaded back with the model, it gives the ids and
+ * decodes of the GGUF's tokenizer and of the original folder's. */
+static void check_gguf_tokenizer_written(void) {
+    static const char *const texts[] = {"Hello, world!", "The quick brown fox", "", " leading space",
+                                        "line1\nline2\t tab", "caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC", "<|endoftext|>x"};
+    char src_dir[512], gguf[128], dir[128], path[300];
+    test_path(src_dir, sizeof src_dir, "hf-fixtures/mozilla-ai__lm-buddy__tiny_gpt2");
+    slm_model *src = load_path(src_dir, "tiny_gpt2");
+    slm_model *g = src ? save_and_load_gguf(src, tmp_path(gguf, sizeof gguf, "tok.gguf"), "f32", "tiny_gpt2 -> GGUF") : NULL;
+    CHECK(!g || slm_model_tokenizer(g) != NULL, "tiny_gpt2 -> GGUF: the GGUF carries the tokenizer");
+    slm_model *m = g ? save_and_load_hf(g, tmp_path(dir, sizeof dir, "gguf_tok"), "f32", "tiny_gpt2 -> GGUF -> HF") : NULL;
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    CHECK(!m || access(path, F_OK) == 0, "tiny_gpt2 -> GGUF -> HF: tokenizer.json written");
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    CHECK(!m || access(path, F_OK) == 0, "tiny_gpt2 -> GGUF -> HF: tokenizer_config.json written");
+    const slm_tokenizer *tok[3] = {src ? slm_model_tokenizer(src) : NULL, g ? slm_model_tokenizer(g) : NULL,
+                                   m ? slm_model_tokenizer(m) : NULL};
+    CHECK(!m || tok[2], "tiny_gpt2 -> GGUF -> HF: the written tokenizer loads with the model");
+    for (size_t i = 0; tok[0] && tok[1] && tok[2] && i < sizeof texts / sizeof *texts; i++) {
+        int32_t *ids[3] = {NULL, NULL, NULL};
+        size_t n[3] = {0, 0, 0};
+        char *text[3] = {NULL, NULL, NULL};
+        int ok = 1;
+        for (int k = 0; k < 3; k++) {
+            ok = ok && slm_tokenize(tok[k], texts[i], strlen(texts[i]), 1, &ids[k], &n[k], NULL) == SLM_OK &&
+                 slm_detokenize(tok[k], ids[k], n[k], 0, &text[k], NULL) == SLM_OK;
+            ok = ok && n[k] == n[0] && !memcmp(ids[k], ids[0], n[0] * sizeof *ids[0]) && !strcmp(text[k], text[0]);
+        }
+        CHECK(ok, "tiny_gpt2 -> GGUF -> HF: \"%s\" encodes or decodes differently from the GGUF's / original tokenizer",
+              texts[i]);
+        for (int k = 0; k < 3; k++) {
+            slm_free(ids[k]);
+            slm_free(text[k]);
+        }
+    }
+    CHECK(!m || (slm_tokenizer_bos(tok[2]) == slm_tokenizer_bos(tok[1]) && slm_tokenizer_eos(tok[2]) == slm_tokenizer_eos(tok[1])),
+          "tiny_gpt2 -> GGUF -> HF: bos/eos as the GGUF's");
+    slm_model_free(m);
+    slm_model_free(g);
+    slm_model_free(src);
+    remove_tree(dir);
+    unlink(gguf);
+}
+
 /* ---- llama2.c ---- */
 
 /* The llama2.c file at path against the original: header and weights byte for
@@ -524,6 +571,7 @@ int main(void) {
     check_quantized_source();
     check_bert_body();
     check_tokenizer_files();
+    check_gguf_tokenizer_written();
     check_stories();
     check_llama_to_llama2c("llama_stories_like", 0);
     check_llama_to_llama2c("llama_untied_gqa_odd", 0);

@@ -11,10 +11,15 @@
  *   Meta's interleaved pairs, so its rows are reordered back;
  *   Phi's fused attn_qkv (phi2 GGUF from phi-2's first layout) is split into
  *   q_proj, k_proj and v_proj.
- * Tokenizer: slm writes no tokenizer.json yet. The source folder's tokenizer
- * files are copied byte for byte when the model's tokenizer was read from
- * them; a model whose tokenizer came from GGUF metadata or a llama2.c
- * tokenizer.bin (or was not loaded) gets a folder without one. */
+ * Tokenizer: the source folder's tokenizer files are copied byte for byte when
+ * the model's tokenizer was read from them. A tokenizer that came from GGUF
+ * metadata or a llama2.c tokenizer.bin is written as tokenizer.json +
+ * tokenizer_config.json (tokenizers/hf_tokenizer_write.c) when slm reads that
+ * kind back: byte-level BPE (GGUF gpt2) and WordPiece (GGUF bert). A
+ * SentencePiece BPE (llama2.c, GGUF llama) is not written yet, because slm's
+ * own loader (hf_load.c) cannot read its tokenizer.json and would then refuse
+ * the converted folder; that folder, like one whose model was loaded without
+ * a tokenizer, gets none. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -28,6 +33,7 @@
 #include "models/export.h"
 #include "models/family.h"
 #include "slm_convert.h"
+#include "tokenizers/hf_tokenizer_write.h"
 #include "tokenizers/tokenizer.h"
 
 /* One tensor of the file: a vector, rows of a matrix, or zeros (a bias HF has and
@@ -511,13 +517,16 @@ static slm_status copy_file(const char *from, const char *to, slm_error *err) {
 }
 
 /* The source folder's tokenizer files, when the model's tokenizer was read from
- * them: not from GGUF metadata, not llama2.c's tokenizer.bin. */
+ * them; a tokenizer from GGUF metadata or llama2.c's tokenizer.bin is written
+ * (the file comment says which kinds). */
 static slm_status copy_tokenizer(const slm_model *m, const char *dir, slm_error *err) {
     static const char *const files[] = {"tokenizer.json",     "tokenizer_config.json", "special_tokens_map.json",
                                         "vocab.json",         "merges.txt",            "vocab.txt",
                                         "added_tokens.json",  "spiece.model",          "tokenizer.model",
                                         "sentencepiece.bpe.model"};
-    if (!m->tokenizer || m->gguf || slm_tokenizer_is_llama2c(m->tokenizer)) return SLM_OK;
+    if (!m->tokenizer) return SLM_OK;
+    if (m->gguf || slm_tokenizer_is_llama2c(m->tokenizer)) /* not from Hugging Face files: written */
+        return slm_tokenizer_hf_reloadable(m->tokenizer) ? slm_tokenizer_save_hf(m->tokenizer, dir, err) : SLM_OK;
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
         char from[4200], to[4200];
         struct stat st;
