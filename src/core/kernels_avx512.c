@@ -582,12 +582,70 @@ TARGET_AVX512 static void avx512_layernorm(float *out, const float *x, const flo
     }
 }
 
-/* One query: scores by dot products (4 keys at a time), a vectorised softmax,
- * then the weighted sum of value rows kept in registers 128 floats at a time. */
+/* out[16 c0 .. 16 (c0 + CN)) = sum over keys of scores[j] v[j], CN vectors kept in
+ * registers (a constant per instance: with a variable count GCC kept them on the
+ * stack, a store-to-load chain per key), even and odd keys into separate
+ * accumulators so that consecutive FMAs do not wait on each other. */
+TARGET_AVX512 ALWAYS_INLINE void weighted_values(const int CN, int c0, const float *scores, const float *v,
+                                                 int n_keys, size_t stride, int head_dim, float *out) {
+    __m512 even[8], odd[8];
+    __mmask16 mask[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < CN; c++) {
+        even[c] = odd[c] = _mm512_setzero_ps();
+        mask[c] = tail_mask(head_dim - 16 * (c0 + c));
+    }
+    const float *vr = v + 16 * c0;
+    int j = 0;
+    for (; j + 2 <= n_keys; j += 2, vr += 2 * stride) {
+        __m512 w0 = _mm512_set1_ps(scores[j]), w1 = _mm512_set1_ps(scores[j + 1]);
+#pragma GCC unroll 8
+        for (int c = 0; c < CN; c++) {
+            even[c] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask[c], vr + 16 * c), even[c]);
+            odd[c] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(mask[c], vr + stride + 16 * c), odd[c]);
+        }
+    }
+    if (j < n_keys) {
+        __m512 w0 = _mm512_set1_ps(scores[j]);
+#pragma GCC unroll 8
+        for (int c = 0; c < CN; c++) even[c] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask[c], vr + 16 * c), even[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < CN; c++) _mm512_mask_storeu_ps(out + 16 * (c0 + c), mask[c], _mm512_add_ps(even[c], odd[c]));
+}
+
+/* One query: scores by dot products (16 keys at a time, reduced together by
+ * reduce_16: reducing each key's vector alone cost more than its FMAs at
+ * head_dim 64; then 4 and 1 at a time), a vectorised softmax, then the weighted
+ * sum of value rows kept in registers 128 floats at a time. */
 TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride,
                                         int head_dim, float scale, float *scores, float *out) {
     int nv = (head_dim + 15) / 16;
     int j = 0;
+    /* reduce_16 leaves key m's sum in lane 4 (m % 4) + m / 4. */
+    const __m512i key_order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    for (; j + 16 <= n_keys; j += 16) {
+        /* The next 16 keys, and these keys' values (read after the softmax): a head's
+         * rows are a short stream, over before the hardware prefetchers ramp up. */
+        for (int m = 0; m < 16; m++)
+            for (int c = 0; c < head_dim; c += 16) {
+                _mm_prefetch((const char *)(k + (size_t)(j + 16 + m) * stride + c), _MM_HINT_T0);
+                _mm_prefetch((const char *)(v + (size_t)(j + m) * stride + c), _MM_HINT_T1);
+            }
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
+        for (int c = 0; c < nv; c++) {
+            __mmask16 mask = tail_mask(head_dim - 16 * c);
+            __m512 qv = _mm512_maskz_loadu_ps(mask, q + 16 * c);
+            const float *kp = k + (size_t)j * stride + 16 * c; /* stepped, not 16 offsets (they spilled) */
+#pragma GCC unroll 16
+            for (int m = 0; m < 16; m++, kp += stride)
+                acc[m] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kp), acc[m]);
+        }
+        __m512 sums = _mm512_permutexvar_ps(key_order, reduce_16(acc));
+        _mm512_storeu_ps(scores + j, _mm512_mul_ps(sums, _mm512_set1_ps(scale)));
+    }
     for (; j + 4 <= n_keys; j += 4) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         const float *k0 = k + (size_t)j * stride;
@@ -630,17 +688,16 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
         _mm512_mask_storeu_ps(scores + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, scores + i), inv));
     }
     for (int c0 = 0; c0 < nv; c0 += 8) {
-        __m512 acc[8];
-        int cn = nv - c0 < 8 ? nv - c0 : 8;
-        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
-        for (int jj = 0; jj < n_keys; jj++) {
-            __m512 w = _mm512_set1_ps(scores[jj]);
-            const float *vr = v + (size_t)jj * stride + 16 * c0;
-            for (int c = 0; c < cn; c++)
-                acc[c] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(tail_mask(head_dim - 16 * (c0 + c)), vr + 16 * c), acc[c]);
+        switch (nv - c0) {
+        case 1: weighted_values(1, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 2: weighted_values(2, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 3: weighted_values(3, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 4: weighted_values(4, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 5: weighted_values(5, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 6: weighted_values(6, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 7: weighted_values(7, c0, scores, v, n_keys, stride, head_dim, out); break;
+        default: weighted_values(8, c0, scores, v, n_keys, stride, head_dim, out); break;
         }
-        for (int c = 0; c < cn; c++)
-            _mm512_mask_storeu_ps(out + 16 * (c0 + c), tail_mask(head_dim - 16 * (c0 + c)), acc[c]);
     }
 }
 

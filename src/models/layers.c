@@ -87,11 +87,15 @@ void slm_rope_apply(const slm_rope *rope, float *x, int T, int stride, int n_hea
     }
 }
 
-void slm_kv_store(const slm_kv_layer *kv, int kv_dim, const float *k, const float *v, int stride,
+void slm_kv_store(const slm_kv_layer *kv, int n_kv_heads, int head_dim, const float *k, const float *v, int stride,
                   int T, int pos0) {
-    for (int t = 0; t < T; t++) {
-        memcpy(kv->k + (size_t)(pos0 + t) * kv_dim, k + (size_t)t * stride, kv_dim * sizeof(float));
-        memcpy(kv->v + (size_t)(pos0 + t) * kv_dim, v + (size_t)t * stride, kv_dim * sizeof(float));
+    const size_t bytes = (size_t)head_dim * sizeof(float);
+    for (int h = 0; h < n_kv_heads; h++) {
+        size_t at = ((size_t)h * (size_t)kv->n_ctx + (size_t)pos0) * (size_t)head_dim;
+        for (int t = 0; t < T; t++, at += (size_t)head_dim) {
+            memcpy(kv->k + at, k + (size_t)t * stride + (size_t)h * head_dim, bytes);
+            memcpy(kv->v + at, v + (size_t)t * stride + (size_t)h * head_dim, bytes);
+        }
     }
 }
 
@@ -114,8 +118,8 @@ static void attend_one(const attention_job *job, int t, int h, float *scores) {
     int kv_head = h / (sh->n_heads / sh->n_kv_heads);
     const float *q = job->q + (size_t)t * job->q_stride + (size_t)h * hd;
     float *out = job->out + (size_t)t * sh->n_heads * hd + (size_t)h * hd;
-    slm_attend(q, job->kv->k + (size_t)kv_head * hd, job->kv->v + (size_t)kv_head * hd, job->pos0 + t + 1,
-               (size_t)sh->kv_dim, hd, sh->scale, scores, out);
+    size_t head = (size_t)kv_head * (size_t)job->kv->n_ctx * (size_t)hd;
+    slm_attend(q, job->kv->k + head, job->kv->v + head, job->pos0 + t + 1, (size_t)hd, hd, sh->scale, scores, out);
 }
 
 static void attention_task(void *ctx, int task, int n_tasks) {

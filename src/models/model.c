@@ -347,6 +347,7 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
     for (int l = 0; l < m->n_layers; l++) {
         s->kv[l].k = s->kv_data + (size_t)l * 2 * s->n_ctx * kv_dim;
         s->kv[l].v = s->kv[l].k + (size_t)s->n_ctx * kv_dim;
+        s->kv[l].n_ctx = s->n_ctx;
     }
     int max_T = s->n_ctx < SLM_MAX_CHUNK ? s->n_ctx : SLM_MAX_CHUNK;
     if (slm_scratch_init(&s->scratch, m, max_T, s->n_ctx, slm_attention_tasks(s->pool), err)) {
