@@ -126,6 +126,10 @@ static void attention_task(void *ctx, int task, int n_tasks) {
     const attention_job *job = ctx;
     int n_pairs = job->T * job->shape->n_heads;
     float *scores = job->scratch + (size_t)task * job->n_ctx;
+    if (job->T == 1) { /* decode: a contiguous run of heads, one stream through the cache */
+        for (int h = n_pairs * task / n_tasks; h < n_pairs * (task + 1) / n_tasks; h++) attend_one(job, 0, h, scores);
+        return;
+    }
     /* Strided, not contiguous: later tokens see more keys, so this balances causal work. */
     for (int p = task; p < n_pairs; p += n_tasks)
         attend_one(job, p / job->shape->n_heads, p % job->shape->n_heads, scores);
