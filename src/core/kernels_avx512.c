@@ -40,8 +40,7 @@ TARGET_AVX512 ALWAYS_INLINE __m512 load_weights_full(const slm_dtype dtype, cons
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
-/* Decode of several rows of x (a batched step, a short prompt) streams several
- * short runs of W at once (8 or 4 rows, or 4 row segments),
+/* Decode streams several short runs of W at once (4 rows, or 4 row segments),
  * which the hardware prefetchers pick up late; fetching the next group of rows
  * while this one is summed keeps more misses in flight. Prefetches never fault,
  * so running past the end of W is harmless. */
@@ -327,39 +326,8 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const
     }
 }
 
-/* One row of x (decode proper): W's rows one after another, so W is read as one
- * sequential stream, which the hardware prefetchers follow from DRAM at full
- * speed; four accumulators hide the FMA latency. */
-TARGET_AVX512 ALWAYS_INLINE void decode_out_in_row(const slm_dtype dtype, const slm_matmul_problem *p, int n0,
-                                                   int n1) {
-    const slm_matrix *W = p->W;
-    const size_t K = (size_t)W->n_in;
-    const float *x = p->x;
-    for (int n = n0; n < n1; n++) {
-        const size_t row = (size_t)n * K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        size_t k = 0;
-        for (; k + 64 <= K; k += 64) {
-            a0 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k), _mm512_loadu_ps(x + k), a0);
-            a1 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 16), _mm512_loadu_ps(x + k + 16), a1);
-            a2 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 32), _mm512_loadu_ps(x + k + 32), a2);
-            a3 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 48), _mm512_loadu_ps(x + k + 48), a3);
-        }
-        for (; k < K; k += 16) {
-            __mmask16 mask = tail_mask((int)(K - k));
-            a0 = _mm512_fmadd_ps(load_weights(dtype, W->data, row + k, mask), _mm512_maskz_loadu_ps(mask, x + k), a0);
-        }
-        float b = p->bias ? p->bias[n] : 0.0f;
-        p->y[n] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))) + b;
-    }
-}
-
 TARGET_AVX512 ALWAYS_INLINE void decode_out_in_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0,
                                                      int n1) {
-    if (p->T == 1) {
-        decode_out_in_row(dtype, p, n0, n1);
-        return;
-    }
     for (int t0 = 0; t0 < p->T; t0 += 4) {
         switch (p->T - t0) {
         case 1: decode_out_in_rows(dtype, 1, p, t0, n0, n1); break;
