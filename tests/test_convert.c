@@ -16,6 +16,9 @@
  *   a folder's tokenizer files are copied byte for byte; a GGUF model's tokenizer
  *     (tiny_gpt2 -> GGUF -> HF) is written as tokenizer.json, and the folder's
  *     tokenizer encodes and decodes as the GGUF's and the original folder's do;
+ *     stories260K -> HF writes tok512.bin as a Llama-style tokenizer.json that slm
+ *     reads back to llama2.c's ids and decodes, and the greedy story through the
+ *     HF folder is llama2.c's published one;
  *   bad input: unsupported architectures, unwritable paths, wrong dtypes,
  *     overwriting the source, llamas llama2.c cannot express. */
 #define FIXTURE_TMP_TEMPLATE "/tmp/slm_convert_XXXXXX"
@@ -24,6 +27,7 @@
 
 #include "fixture.h"
 #include "slm_convert.h"
+#include "tokenizers/tokenizer.h"
 
 static char tmp_dir[64];
 
@@ -411,6 +415,49 @@ static void check_greedy_story(slm_model *m, const char *label) {
     free(want);
 }
 
+/* The HF folder written from stories260K carries tok512.bin as a Llama-style tokenizer.json: read back by
+ * slm's Hugging Face loader, it encodes the fixture texts (with BOS) to llama2.c's tokenizer's ids and
+ * decodes them to the same text. A text spelling "<s>", "</s>" or "<unk>" is left out: Hugging Face cuts
+ * those out as added tokens (checked on "<s>" here), llama2.c's encoder spells them out. */
+static void check_stories_tokenizer(const slm_model *src, const slm_model *h, const char *dir) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    CHECK(access(path, F_OK) == 0, "stories260K -> HF: tokenizer.json written");
+    const slm_tokenizer *want = slm_model_tokenizer(src), *got = slm_model_tokenizer(h);
+    CHECK(got != NULL && !slm_tokenizer_is_llama2c(got), "stories260K -> HF: the folder loads with its (Hugging Face) tokenizer");
+    json_t *root = json_load_file(test_path(path, sizeof path, "tokenizers/fixtures/texts.json"), JSON_ALLOW_NUL, NULL);
+    json_t *texts = json_object_get(root, "texts");
+    int same = 0, compared = 0;
+    for (size_t i = 0; want && got && i < json_array_size(texts); i++) {
+        const char *text = json_string_value(json_array_get(texts, i));
+        size_t len = json_string_length(json_array_get(texts, i));
+        if (strstr(text, "<s>") || strstr(text, "</s>") || strstr(text, "<unk>")) continue;
+        int32_t *ids[2] = {NULL, NULL};
+        size_t n[2] = {0, 0};
+        char *back[2] = {NULL, NULL};
+        int ok = 1;
+        for (int k = 0; k < 2; k++)
+            ok = ok && slm_tokenize(k ? got : want, text, len, 1, &ids[k], &n[k], NULL) == SLM_OK &&
+                 slm_detokenize(k ? got : want, ids[k], n[k], 1, &back[k], NULL) == SLM_OK;
+        ok = ok && n[0] == n[1] && !memcmp(ids[0], ids[1], n[0] * sizeof *ids[0]) && !strcmp(back[0], back[1]);
+        CHECK(ok, "stories260K -> HF: text %zu encodes or decodes differently from tok512.bin", i);
+        same += ok;
+        compared++;
+        for (int k = 0; k < 2; k++) {
+            slm_free(ids[k]);
+            slm_free(back[k]);
+        }
+    }
+    CHECK(compared == 67, "stories260K -> HF: %d texts compared", compared);
+    printf("stories260K -> HF: %d of %d texts as tok512.bin\n", same, compared);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    CHECK(got && slm_tokenize(got, "<s>", 3, 0, &ids, &n, NULL) == SLM_OK && n == 1 && ids[0] == 1,
+          "stories260K -> HF: \"<s>\" in the text is the BOS token, as Hugging Face cuts it out");
+    slm_free(ids);
+    json_decref(root);
+}
+
 /* stories260K: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512, seq 512, shared classifier. */
 static size_t stories_weights_end(void) {
     size_t dim = 64, hidden = 172, L = 5, kv = 32, vocab = 512;
@@ -444,8 +491,18 @@ static void check_stories(void) {
     }
     /* Through a Hugging Face folder, where q/k rotate halves: the way back interleaves them again. */
     slm_model *h = src ? save_and_load_hf(src, tmp_path(hf, sizeof hf, "stories_hf"), "f32", "stories -> HF") : NULL;
+    if (h) {
+        check_stories_tokenizer(src, h, hf);
+        check_greedy_story(h, "stories260K -> HF"); /* the text streamed through the tokenizer.json's pieces */
+        /* its tokenizer.json (a Hugging Face BPE) has no GGUF form yet: refused by name, nothing half-written */
+        st = slm_model_save_gguf(h, tmp_path(gguf, sizeof gguf, "from_hf.gguf"), "f32", &err);
+        CHECK(st == SLM_ERR_UNSUPPORTED && strstr(err.message, "SentencePiece-style Hugging Face BPE"),
+              "stories260K -> HF -> GGUF: %s", st ? err.message : "written");
+        unlink(gguf);
+        tmp_path(gguf, sizeof gguf, "stories.gguf");
+    }
     CHECK(!h || !slm_model_llama2c_tokenizer_path(h, "x.bin", tok_path, sizeof tok_path),
-          "an HF folder from llama2.c has no tokenizer, so none goes to llama2.c");
+          "an HF folder's tokenizer (a Hugging Face BPE) has no llama2.c form, so none goes to llama2.c");
     tmp_path(bin2, sizeof bin2, "from_hf/stories.bin");
     mkdir(tmp_path(tok, sizeof tok, "from_hf"), 0700);
     st = h ? slm_model_save_llama2c(h, bin2, &err) : SLM_ERR_INVALID_ARGUMENT;

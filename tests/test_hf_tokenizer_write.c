@@ -8,10 +8,12 @@
  *   BERT (ggml-vocab-bert-bge.gguf, bert-base-uncased's vocabulary): read back, transformers'
  *     bert-base-uncased ids, special ids and decodes (bert_fast.json) and llama.cpp's vectors;
  *   SentencePiece BPE (ggml-vocab-llama-spm.gguf, Llama 2's tokenizer.bin, stories260K's tok512.bin):
- *     slm's loader does not read this tokenizer.json yet, so a small interpreter here runs it as
- *     Hugging Face's tokenizers does (normalizer Prepend + Replace, BPE by merge rank with byte fallback,
- *     the decoder chain), and its ids must equal SentencePiece's (llama2c_raw_sentencepiece.json),
- *     llama.cpp's vectors and, for tok512, llama2.c's encoder in slm;
+ *     a small interpreter here runs the written tokenizer.json as Hugging Face's tokenizers does
+ *     (normalizer Prepend + Replace, BPE by merge rank with byte fallback, the decoder chain),
+ *     independently of slm's loader, and its ids must equal SentencePiece's
+ *     (llama2c_raw_sentencepiece.json), llama.cpp's vectors and, for tok512, llama2.c's encoder in slm;
+ *     slm's own loader then reads the folder back and must agree with the interpreter (ids, BOS, decodes;
+ *     test_hf_spm_bpe.c checks that reading against transformers' own ids);
  *   tokenizer_config.json: the class, and bos/eos/unk (and BERT's cls/sep/pad/mask) name the reference's ids;
  *   bad input: kinds the writer cannot express, NULL arguments and an unwritable folder give an error
  *     naming the problem and leave no tokenizer.json behind. */
@@ -600,6 +602,62 @@ static void check_sentencepiece_fixture(const hf_bpe *h, const char *name) {
     json_decref(root);
 }
 
+/* One text: slm's reading of the written folder gives the interpreter's ids (and BOS first with special
+ * tokens) and decodes them as the interpreter does. 1 when it does. */
+static int same_as_interpreter(const hf_bpe *h, const slm_tokenizer *tok, const char *text, size_t len) {
+    int32_t *want = NULL, *ids = NULL, *with = NULL;
+    size_t n_want = 0, n = 0, n_with = 0;
+    hf_bpe_encode(h, text, len, &want, &n_want);
+    int ok = slm_tokenize(tok, text, len, 0, &ids, &n, NULL) == SLM_OK && n == n_want &&
+             (n == 0 || !memcmp(ids, want, n * sizeof *ids)) &&
+             slm_tokenize(tok, text, len, 1, &with, &n_with, NULL) == SLM_OK && n_with == n + 1 && with[0] == 1 &&
+             (n == 0 || !memcmp(with + 1, want, n * sizeof *ids));
+    char *back = hf_bpe_decode(h, want, n_want), *got = NULL;
+    ok = ok && slm_detokenize(tok, want, n_want, 0, &got, NULL) == SLM_OK && !strcmp(got, back);
+    slm_free(got);
+    free(back);
+    slm_free(ids);
+    slm_free(with);
+    free(want);
+    return ok;
+}
+
+/* slm's own loader reads the written folder back (slm_tokenizer_hf_reloadable) and agrees with the interpreter
+ * on the fixture texts and llama.cpp's test texts. Texts spelling "<s>", "</s>" or "<unk>" are left out: the
+ * interpreter does not cut added tokens out of the text, Hugging Face (and slm) do. */
+static void check_slm_reads_back(const hf_bpe *h, const slm_tokenizer *written, const char *dir, const char *name) {
+    slm_error err = {0};
+    slm_tokenizer *tok = slm_tokenizer_load(dir, &err);
+    CHECK(slm_tokenizer_hf_reloadable(written) && tok, "%s: slm reads the written folder back: %s", name, err.message);
+    if (!tok) return;
+    CHECK(slm_tokenizer_bos(tok) == 1 && slm_tokenizer_eos(tok) == 2 && slm_tokenizer_special(tok, "unk") == 0,
+          "%s: read back with bos %d eos %d unk %d", name, slm_tokenizer_bos(tok), slm_tokenizer_eos(tok),
+          slm_tokenizer_special(tok, "unk"));
+    char path[1024];
+    char *inp = read_file(test_path(path, sizeof path, "tokenizers/llamacpp/ggml-vocab-llama-spm.gguf.inp"), NULL);
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    int same = 0, compared = 0;
+    for (size_t i = 0; i < json_array_size(texts); i++) {
+        size_t len;
+        const char *text = text_at(i, &len);
+        if (strstr(text, "<s>") || strstr(text, "</s>") || strstr(text, "<unk>")) continue;
+        int ok = same_as_interpreter(h, tok, text, len);
+        CHECK(ok, "%s: fixture text %zu: slm's reading differs from the interpreter's", name, i);
+        same += ok;
+        compared++;
+    }
+    for (char *text = inp, *end; text && (end = strstr(text, sep)) != NULL; text = end + sizeof sep - 1) {
+        int ok = same_as_interpreter(h, tok, text, (size_t)(end - text));
+        CHECK(ok, "%s: llama.cpp text \"%.40s\": slm's reading differs from the interpreter's", name, text);
+        same += ok;
+        compared++;
+    }
+    CHECK(compared > 67 + 40, "%s: %d texts compared", name, compared);
+    printf("%s: slm reads it back: %d of %d texts as the interpreter\n", name, same, compared);
+    free(inp);
+    slm_tokenizer_free(tok);
+}
+
 /* The written files of a SentencePiece BPE: the BOS template, the control tokens, the config. */
 static void check_spm_files(const hf_bpe *h, const char *dir, const char *name) {
     json_t *post = json_object_get(h->root, "post_processor"), *single = json_object_get(post, "single");
@@ -631,9 +689,9 @@ static void test_llama_spm(void) {
         check_llamacpp_fixture(hf_bpe_encode, &h, "llama-spm", "llama-spm gguf -> HF");
         check_sentencepiece_fixture(&h, "llama-spm gguf -> HF");
         check_spm_files(&h, dir, "llama-spm gguf -> HF");
+        check_slm_reads_back(&h, tok, dir, "llama-spm gguf -> HF");
         hf_bpe_free(&h);
     }
-    CHECK(!slm_tokenizer_hf_reloadable(tok), "llama-spm: slm's loader is not yet said to read its tokenizer.json");
     remove_written(dir);
     slm_tokenizer_free(tok);
 }
@@ -648,6 +706,7 @@ static void test_llama2c_bin(void) {
         check_sentencepiece_fixture(&h, "llama2.c tokenizer.bin -> HF");
         check_llamacpp_vectors(hf_bpe_encode, &h, "ggml-vocab-llama-spm.gguf", "llama2.c tokenizer.bin -> HF");
         check_spm_files(&h, dir, "llama2.c tokenizer.bin -> HF");
+        check_slm_reads_back(&h, tok, dir, "llama2.c tokenizer.bin -> HF");
         hf_bpe_free(&h);
     }
     remove_written(dir);
@@ -684,6 +743,7 @@ static void test_tok512(void) {
         }
         printf("tok512 -> HF: %d of %zu texts as llama2.c's encoder, %d decode back\n", same, json_array_size(texts), round);
         check_spm_files(&h, dir, "tok512 -> HF");
+        check_slm_reads_back(&h, tok, dir, "tok512 -> HF");
         hf_bpe_free(&h);
     }
     remove_written(dir);

@@ -15,11 +15,12 @@
  * the model's tokenizer was read from them. A tokenizer that came from GGUF
  * metadata or a llama2.c tokenizer.bin is written as tokenizer.json +
  * tokenizer_config.json (tokenizers/hf_tokenizer_write.c) when slm reads that
- * kind back: byte-level BPE (GGUF gpt2) and WordPiece (GGUF bert). A
- * SentencePiece BPE (llama2.c, GGUF llama) is not written yet, because slm's
- * own loader (hf_load.c) cannot read its tokenizer.json and would then refuse
- * the converted folder; that folder, like one whose model was loaded without
- * a tokenizer, gets none. */
+ * kind back (slm_tokenizer_hf_reloadable): byte-level BPE (GGUF gpt2), WordPiece
+ * (GGUF bert) and SentencePiece BPE (llama2.c tokenizer.bin, GGUF llama) in
+ * LlamaTokenizerFast's layout, which hf_load.c reads back to the same ids. A
+ * SentencePiece BPE lacking BOS, <unk> or any of the 256 byte tokens is not
+ * written; that folder, like one whose model was loaded without a tokenizer,
+ * gets none. */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>

@@ -1,16 +1,22 @@
-/* bpe.c — encoding with a Hugging Face byte-level BPE tokenizer (GPT-2, Phi).
+/* bpe.c — encoding with a Hugging Face BPE tokenizer: byte-level (GPT-2, Phi) or SentencePiece-style
+ * with byte fallback (Llama 2, TinyLlama, llama2.c models converted by transformers).
  *
  * The pipeline, in the order tokenizers' Tokenizer::encode runs it:
  *   1. added tokens whose normalized flag is false are cut out of the raw text
  *      (leftmost, then longest match), honouring lstrip/rstrip/single_word;
- *   2. each remaining stretch is normalized (NFC/NFKC, or nothing), and added
- *      tokens with normalized = true are cut out of it the same way;
- *   3. each remaining stretch goes through the pre-tokenizer steps (ByteLevel:
- *      prefix space + GPT-2's split regex; Split: a regex), and every piece is
- *      mapped to the byte-level alphabet (byte b -> one printable character);
- *   4. the BPE model merges each piece's characters, lowest merge rank first;
+ *   2. each remaining stretch is normalized (the normalizer steps in order: NFC, NFKC,
+ *      Prepend, Replace), and added tokens with normalized = true are cut out of it the same way;
+ *   3. each remaining stretch goes through the pre-tokenizer steps (ByteLevel: prefix space +
+ *      GPT-2's split regex; Split: a regex; Metaspace: spaces -> "▁", a "▁" in front as its
+ *      prepend_scheme says, optionally cut before every "▁"), and for a byte-level tokenizer every
+ *      piece is mapped to the byte-level alphabet (byte b -> one printable character);
+ *   4. the BPE model splits each piece into characters (a character outside the vocabulary becomes
+ *      its <0xXX> byte tokens with byte_fallback, else unk, runs of unks fused with fuse_unk), then
+ *      merges the adjacent pair of lowest merge rank, leftmost first, until no pair merges;
  *   5. the post-processor adds its prefix/suffix ids when add_special is set.
- */
+ * Metaspace's prepend_scheme "first" prepends only to the piece that starts the original text: a
+ * text that begins with an added token ("<s>hello") gets no "▁" before "hello", while the
+ * Prepend normalizer (Llama's legacy layout) prepends to every stretch between added tokens. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include <stdio.h>
@@ -171,11 +177,8 @@ static slm_status bpe_word(encoder *e, const char *word, size_t len) {
                     ids[k] = slm_str_map_get(&tok->lookup, name, 6);
                     done = ids[k] >= 0;
                 }
-                if (done) {
-                    if (pending_unk) add_symbol(sym, &n, bpe->unk_id);
-                    pending_unk = 0;
-                    for (size_t k = 0; k < ch; k++) add_symbol(sym, &n, ids[k]);
-                }
+                /* a pending unk stays pending across the bytes: tokenizers adds it after them */
+                for (size_t k = 0; done && k < ch; k++) add_symbol(sym, &n, ids[k]);
             }
             if (!done && bpe->unk_id >= 0) {
                 if (pending_unk && !bpe->fuse_unk) add_symbol(sym, &n, bpe->unk_id);
@@ -232,11 +235,16 @@ static slm_status model_piece(encoder *e, const char *s, size_t n) {
 
 /* ---- pre-tokenization ---- */
 
-static slm_status pretokenize(encoder *e, int step, const char *s, size_t n);
+static slm_status pretokenize(encoder *e, int step, const char *s, size_t n, int first);
+
+/* The piece s[a..b) to the next step; first: s starts the original text (Metaspace's "first"). */
+static slm_status next_step(encoder *e, int step, const char *s, size_t a, size_t b, int first) {
+    return pretokenize(e, step + 1, s + a, b - a, first && a == 0);
+}
 
 /* Splits s by regex: matches and the gaps between them become pieces, combined as behavior says. */
 static slm_status split_by_regex(encoder *e, int step, const pcre2_code *re, slm_split_behavior behavior,
-                                 const char *s, size_t n) {
+                                 const char *s, size_t n, int first) {
     size_t gap_start = 0, pos = 0, pending_start = 0; /* pending: a gap waiting to absorb the next match */
     int have_pending = 0;
     slm_status st = SLM_OK;
@@ -259,21 +267,20 @@ static slm_status split_by_regex(encoder *e, int step, const pcre2_code *re, slm
         }
         switch (behavior) {
         case SLM_SPLIT_ISOLATED:
-            st = pretokenize(e, step + 1, s + gap_start, ms - gap_start);
-            if (st == SLM_OK) st = pretokenize(e, step + 1, s + ms, me - ms);
+            st = next_step(e, step, s, gap_start, ms, first);
+            if (st == SLM_OK) st = next_step(e, step, s, ms, me, first);
             gap_start = me;
             break;
         case SLM_SPLIT_REMOVED:
-            st = pretokenize(e, step + 1, s + gap_start, ms - gap_start);
+            st = next_step(e, step, s, gap_start, ms, first);
             gap_start = me;
             break;
         case SLM_SPLIT_MERGED_WITH_PREVIOUS: /* the match ends the piece before it */
-            st = pretokenize(e, step + 1, s + gap_start, me - gap_start);
+            st = next_step(e, step, s, gap_start, me, first);
             gap_start = me;
             break;
         case SLM_SPLIT_MERGED_WITH_NEXT: /* the match starts the piece after it */
-            if (have_pending) st = pretokenize(e, step + 1, s + pending_start, ms - pending_start);
-            else st = pretokenize(e, step + 1, s + gap_start, ms - gap_start);
+            st = next_step(e, step, s, have_pending ? pending_start : gap_start, ms, first);
             pending_start = ms;
             have_pending = 1;
             gap_start = me;
@@ -283,27 +290,68 @@ static slm_status split_by_regex(encoder *e, int step, const pcre2_code *re, slm
     }
     if (st != SLM_OK) return st;
     size_t tail_start = behavior == SLM_SPLIT_MERGED_WITH_NEXT && have_pending ? pending_start : gap_start;
-    return pretokenize(e, step + 1, s + tail_start, n - tail_start);
+    return next_step(e, step, s, tail_start, n, first);
+}
+
+/* Metaspace: every " " becomes the replacement, which is also put in front as prepend_scheme says
+ * (never before a piece that already starts with it); with split, the piece is cut before every
+ * replacement (MergedWithNext: "▁a▁▁b" -> "▁a", "▁", "▁b"). */
+static slm_status metaspace(encoder *e, int step, const slm_pretokenizer_step *p, const char *s, size_t n,
+                            int first) {
+    size_t r = strlen(p->replacement), spaces = 0;
+    for (size_t i = 0; i < n; i++) spaces += s[i] == ' ';
+    char *out = malloc(n + (spaces + 1) * r);
+    if (!out) return out_of_memory(e);
+    size_t m = 0;
+    int starts_with = s[0] == ' ' || (n >= r && memcmp(s, p->replacement, r) == 0);
+    if (!starts_with && (p->prepend == SLM_PREPEND_ALWAYS || (p->prepend == SLM_PREPEND_FIRST && first))) {
+        memcpy(out, p->replacement, r);
+        m = r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') {
+            memcpy(out + m, p->replacement, r);
+            m += r;
+        } else {
+            out[m++] = s[i];
+        }
+    }
+    slm_status st = SLM_OK;
+    if (!p->split) {
+        st = pretokenize(e, step + 1, out, m, first);
+    } else {
+        size_t start = 0;
+        for (size_t i = 1; i + r <= m && st == SLM_OK; i++) { /* a match is always at a character start */
+            if (memcmp(out + i, p->replacement, r) != 0) continue;
+            st = next_step(e, step, out, start, i, first);
+            start = i;
+            i += r - 1;
+        }
+        if (st == SLM_OK) st = next_step(e, step, out, start, m, first);
+    }
+    free(out);
+    return st;
 }
 
 /* Runs pre-tokenizer steps [step..] on s, then the model on every resulting piece. */
-static slm_status pretokenize(encoder *e, int step, const char *s, size_t n) {
+static slm_status pretokenize(encoder *e, int step, const char *s, size_t n, int first) {
     if (n == 0) return SLM_OK; /* tokenizers drops empty splits */
     const slm_bpe *bpe = &e->tok->bpe;
     if (step == bpe->n_steps) return model_piece(e, s, n);
     const slm_pretokenizer_step *p = &bpe->steps[step];
+    if (p->is_metaspace) return metaspace(e, step, p, s, n, first);
     if (p->is_byte_level && p->add_prefix_space && s[0] != ' ') {
         char *spaced = malloc(n + 1);
         if (!spaced) return out_of_memory(e);
         spaced[0] = ' ';
         memcpy(spaced + 1, s, n);
-        slm_status st = p->regex ? split_by_regex(e, step, p->regex, SLM_SPLIT_ISOLATED, spaced, n + 1)
-                                 : pretokenize(e, step + 1, spaced, n + 1);
+        slm_status st = p->regex ? split_by_regex(e, step, p->regex, SLM_SPLIT_ISOLATED, spaced, n + 1, first)
+                                 : pretokenize(e, step + 1, spaced, n + 1, first);
         free(spaced);
         return st;
     }
-    if (!p->regex) return pretokenize(e, step + 1, s, n);
-    return split_by_regex(e, step, p->regex, p->behavior, s, n);
+    if (!p->regex) return pretokenize(e, step + 1, s, n, first);
+    return split_by_regex(e, step, p->regex, p->behavior, s, n, first);
 }
 
 /* ---- added tokens ---- */
@@ -364,17 +412,20 @@ static int find_added(const slm_bpe *bpe, int normalized, const char *s, size_t 
     return -1;
 }
 
-static slm_status normalized_stretch(encoder *e, const char *s, size_t n);
+static slm_status normalized_stretch(encoder *e, const char *s, size_t n, int first);
 
-/* Cuts the added tokens of one kind out of s; what lies between goes to the next stage. */
-static slm_status split_added(encoder *e, int normalized, const char *s, size_t n) {
+/* Cuts the added tokens of one kind out of s; what lies between goes to the next stage.
+ * first: s starts the original text. */
+static slm_status split_added(encoder *e, int normalized, const char *s, size_t n, int first) {
     const slm_bpe *bpe = &e->tok->bpe;
     size_t pos = 0;
     for (;;) {
         size_t start = n, end = n;
         int k = find_added(bpe, normalized, s, n, pos, &start, &end);
         size_t stop = k >= 0 ? start : n;
-        slm_status st = normalized ? pretokenize(e, 0, s + pos, stop - pos) : normalized_stretch(e, s + pos, stop - pos);
+        int at_start = first && pos == 0;
+        slm_status st = normalized ? pretokenize(e, 0, s + pos, stop - pos, at_start)
+                                   : normalized_stretch(e, s + pos, stop - pos, at_start);
         if (st != SLM_OK) return st;
         if (k < 0) return SLM_OK;
         if (slm_id_vec_push(e->out, bpe->added[k].id) != 0) return out_of_memory(e);
@@ -382,19 +433,70 @@ static slm_status split_added(encoder *e, int normalized, const char *s, size_t 
     }
 }
 
+/* One normalizer step on s[0..n): a new allocation in *out (*m bytes), or SLM_OK with *out NULL when
+ * the step leaves s as it is. */
+static slm_status normalize_step(encoder *e, const slm_bpe_norm_step *step, const char *s, size_t n, char **out,
+                                 size_t *m) {
+    *out = NULL;
+    if (step->kind == SLM_BPE_NORM_NFC || step->kind == SLM_BPE_NORM_NFKC) {
+        utf8proc_option_t options = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+        if (step->kind == SLM_BPE_NORM_NFKC) options |= UTF8PROC_COMPAT;
+        utf8proc_uint8_t *mapped = NULL;
+        utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &mapped, options);
+        if (k < 0) return slm_fail(e->err, SLM_ERR_INVALID_ARGUMENT, "slm_tokenize: normalization failed: %s",
+                                   utf8proc_errmsg(k));
+        *out = (char *)mapped;
+        *m = (size_t)k;
+        return SLM_OK;
+    }
+    if (step->kind == SLM_BPE_NORM_PREPEND) { /* tokenizers' Prepend leaves an empty stretch empty */
+        if (!(*out = malloc(n + step->text_len + 1))) return out_of_memory(e);
+        memcpy(*out, step->text, step->text_len);
+        memcpy(*out + step->text_len, s, n);
+        *m = n + step->text_len;
+        return SLM_OK;
+    }
+    size_t hits = 0; /* REPLACE */
+    for (size_t i = 0; i + step->text_len <= n;)
+        if (memcmp(s + i, step->text, step->text_len) == 0) {
+            hits++;
+            i += step->text_len;
+        } else {
+            i++;
+        }
+    if (hits == 0) return SLM_OK;
+    if (!(*out = malloc(n + hits * step->content_len + 1))) return out_of_memory(e);
+    size_t o = 0;
+    for (size_t i = 0; i < n;)
+        if (i + step->text_len <= n && memcmp(s + i, step->text, step->text_len) == 0) {
+            memcpy(*out + o, step->content, step->content_len);
+            o += step->content_len;
+            i += step->text_len;
+        } else {
+            (*out)[o++] = s[i++];
+        }
+    *m = o;
+    return SLM_OK;
+}
+
 /* Normalizes a stretch of raw text, then cuts out the normalized added tokens. */
-static slm_status normalized_stretch(encoder *e, const char *s, size_t n) {
+static slm_status normalized_stretch(encoder *e, const char *s, size_t n, int first) {
     const slm_bpe *bpe = &e->tok->bpe;
     if (n == 0) return SLM_OK;
-    if (bpe->normalizer == SLM_NORMALIZER_NONE) return split_added(e, 1, s, n);
-    utf8proc_option_t options = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
-    if (bpe->normalizer == SLM_NORMALIZER_NFKC) options |= UTF8PROC_COMPAT;
-    utf8proc_uint8_t *normalized = NULL;
-    utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &normalized, options);
-    if (m < 0) return slm_fail(e->err, SLM_ERR_INVALID_ARGUMENT, "slm_tokenize: normalization failed: %s",
-                               utf8proc_errmsg(m));
-    slm_status st = split_added(e, 1, (const char *)normalized, (size_t)m);
-    free(normalized);
+    char *owned = NULL; /* the latest step's output, when a step changed the text */
+    slm_status st = SLM_OK;
+    for (int i = 0; i < bpe->n_normalizers && st == SLM_OK && n > 0; i++) {
+        char *next = NULL;
+        size_t m = 0;
+        st = normalize_step(e, &bpe->normalizers[i], s, n, &next, &m);
+        if (st != SLM_OK || !next) continue;
+        free(owned);
+        owned = next;
+        s = next;
+        n = m;
+    }
+    if (st == SLM_OK) st = split_added(e, 1, s, n, first);
+    free(owned);
     return st;
 }
 
@@ -408,7 +510,7 @@ slm_status slm_bpe_encode(const slm_tokenizer *tok, const char *text, size_t len
             if (slm_id_vec_push(out, bpe->prefix_ids[i]) != 0) st = out_of_memory(&e);
     e.match = pcre2_match_data_create(32, NULL);
     if (!e.match) st = out_of_memory(&e);
-    if (st == SLM_OK) st = split_added(&e, 0, text, len);
+    if (st == SLM_OK) st = split_added(&e, 0, text, len, 1);
     if (add_special)
         for (int i = 0; i < bpe->n_suffix && st == SLM_OK; i++)
             if (slm_id_vec_push(out, bpe->suffix_ids[i]) != 0) st = out_of_memory(&e);

@@ -355,7 +355,7 @@ static slm_status set_pre_tokenizer(slm_tokenizer *tok, const source *s, const c
     for (int k = 0; k < n; k++) {
         void *re = slm_regex_compile(family->regexes[k], strlen(family->regexes[k]), 0, s->path, s->err);
         if (!re) return s->err ? s->err->status : SLM_ERR_UNSUPPORTED;
-        tok->bpe.steps[tok->bpe.n_steps++] = (slm_pretokenizer_step){0, 0, re, SLM_SPLIT_ISOLATED};
+        tok->bpe.steps[tok->bpe.n_steps++] = (slm_pretokenizer_step){.regex = re, .behavior = SLM_SPLIT_ISOLATED};
     }
     snprintf(tok->gguf_pre, sizeof tok->gguf_pre, "%s", pre);
     tok->bpe.ignore_merges = family->ignore_merges;

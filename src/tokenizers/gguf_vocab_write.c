@@ -196,7 +196,7 @@ static slm_status check_gpt2(builder *b, const char *pre) {
     if (family < 0) return unsupported(b, "the pre-tokenizer is not one llama.cpp has (GPT-2's ByteLevel split is)");
     if (pre && slm_gguf_pre_family(pre, NULL) != family) return unsupported(b, "tokenizer.ggml.pre names another pre-tokenizer");
     if (pre) b->pre = pre;
-    if (!bpe->byte_level || bpe->normalizer != SLM_NORMALIZER_NONE || bpe->byte_fallback || bpe->ignore_merges != ignore_merges)
+    if (!bpe->byte_level || bpe->n_normalizers != 0 || bpe->byte_fallback || bpe->ignore_merges != ignore_merges)
         return unsupported(b, "a normalizer, byte fallback or ignore_merges that llama.cpp's BPE does not run");
     for (int i = 0; i < bpe->n_added; i++)
         if (bpe->added[i].lstrip || bpe->added[i].rstrip || bpe->added[i].single_word)
@@ -320,7 +320,13 @@ slm_status slm_tokenizer_gguf_metadata(const slm_tokenizer *tok, const char *pre
     builder b = {.tok = tok, .pre = "default", .err = err};
     slm_status st = SLM_OK;
     switch (tok->kind) {
-    case SLM_TOKENIZER_BPE: b.model = "gpt2"; st = check_gpt2(&b, pre); break;
+    case SLM_TOKENIZER_BPE:
+        if (!tok->bpe.byte_level) /* its merges by rank have no score-based "llama" form here yet */
+            return slm_fail(err, SLM_ERR_UNSUPPORTED, "GGUF tokenizer metadata: a SentencePiece-style Hugging Face BPE "
+                            "(Llama's tokenizer.json, byte fallback) is not written yet");
+        b.model = "gpt2";
+        st = check_gpt2(&b, pre);
+        break;
     case SLM_TOKENIZER_LLAMA2C: b.model = "llama"; break;
     case SLM_TOKENIZER_WORDPIECE: b.model = "bert"; st = check_bert(&b); break;
     default:

@@ -1,13 +1,24 @@
-/* hf_load.c — reading a Hugging Face byte-level BPE tokenizer: tokenizer.json,
- * or the older vocab.json + merges.txt (+ added_tokens.json, tokenizer_config.json,
- * special_tokens_map.json) with GPT-2's defaults. Both end in the same slm_bpe.
+/* hf_load.c — reading a Hugging Face BPE tokenizer: tokenizer.json, or the older vocab.json +
+ * merges.txt (+ added_tokens.json, tokenizer_config.json, special_tokens_map.json) with GPT-2's
+ * defaults. Both end in the same slm_bpe. Two kinds of tokenizer.json BPE are read:
+ *   byte-level (GPT-2, Phi): a ByteLevel pre-tokenizer and the ByteLevel decoder;
+ *   SentencePiece-style (Llama 2, TinyLlama, llama2.c models as transformers writes them): tokens spell
+ *     spaces "▁", byte_fallback turns characters outside the vocabulary into <0xXX> tokens; either the
+ *     "legacy" normalizer Sequence[Prepend("▁"), Replace(" ", "▁")] and no pre-tokenizer, or a Metaspace
+ *     pre-tokenizer (prepend_scheme always/first/never, split) and no normalizer; decoded by its decoder
+ *     chain (hf_decoder.c: Replace, ByteFallback, Fuse, Strip, Metaspace).
  *
  * Supported tokenizer.json parts (anything else is SLM_ERR_UNSUPPORTED, by name):
- *   normalizer      null, NFC, NFKC, or a Sequence of those
- *   pre_tokenizer   ByteLevel, Split (Isolated/Removed/MergedWithPrevious/MergedWithNext), Sequence
- *   model           BPE (merges as "a b" or ["a", "b"]; unk_token, fuse_unk, byte_fallback, ignore_merges)
+ *   normalizer      null, NFC, NFKC, Prepend, Replace (String patterns), or a Sequence of those
+ *   pre_tokenizer   null, ByteLevel, Split (Isolated/Removed/MergedWithPrevious/MergedWithNext),
+ *                   Metaspace (not with ByteLevel), Sequence
+ *   model           BPE (merges as "a b" or ["a", "b"], each naming two vocabulary tokens whose
+ *                   concatenation is one too, else SLM_ERR_FORMAT; unk_token, fuse_unk, byte_fallback,
+ *                   ignore_merges). With byte_fallback, missing <0xXX> tokens are not an error: as in
+ *                   tokenizers, a character whose bytes are not all in the vocabulary becomes unk
  *   post_processor  null, ByteLevel, TemplateProcessing, BertProcessing, RobertaProcessing, Sequence
- *   decoder         ByteLevel
+ *   decoder         ByteLevel with a ByteLevel pre-tokenizer; else Replace (String), ByteFallback, Fuse,
+ *                   Strip (content " ", stop 0, after Fuse), Metaspace, or a Sequence of those
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -26,6 +37,16 @@ void slm_bpe_free(slm_bpe *bpe) {
     for (int i = 0; i < bpe->n_steps; i++)
         if (bpe->steps[i].regex) slm_regex_free(bpe->steps[i].regex);
     free(bpe->steps);
+    for (int i = 0; i < bpe->n_normalizers; i++) {
+        free(bpe->normalizers[i].text);
+        free(bpe->normalizers[i].content);
+    }
+    free(bpe->normalizers);
+    for (int i = 0; i < bpe->n_decoders; i++) {
+        free(bpe->decoders[i].pattern);
+        free(bpe->decoders[i].content);
+    }
+    free(bpe->decoders);
     slm_pair_map_free(&bpe->merges);
     free(bpe->added);
     free(bpe->prefix_ids);
@@ -255,9 +276,34 @@ static const char *type_of(json_t *obj) {
     return t ? t : "(no type)";
 }
 
+static slm_status add_normalizer(slm_tokenizer *tok, const char *where, slm_bpe_norm_step step, slm_error *err) {
+    slm_bpe *bpe = &tok->bpe;
+    slm_bpe_norm_step *grown = realloc(bpe->normalizers, (size_t)(bpe->n_normalizers + 1) * sizeof *grown);
+    if (!grown) {
+        free(step.text);
+        free(step.content);
+        return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
+    }
+    bpe->normalizers = grown;
+    bpe->normalizers[bpe->n_normalizers++] = step;
+    return SLM_OK;
+}
+
+/* A copy of a JSON string's bytes (NUL-terminated), or NULL when out of memory. */
+static char *copy_json_string(json_t *s) {
+    size_t n = json_string_length(s);
+    char *copy = malloc(n + 1);
+    if (copy) {
+        memcpy(copy, json_string_value(s), n);
+        copy[n] = '\0';
+    }
+    return copy;
+}
+
 static slm_status parse_normalizer(slm_tokenizer *tok, const char *where, json_t *norm, slm_error *err) {
     if (!norm || json_is_null(norm)) return SLM_OK;
     const char *type = type_of(norm);
+    slm_bpe_norm_step step = {0};
     if (strcmp(type, "Sequence") == 0) {
         size_t i;
         json_t *n;
@@ -267,11 +313,57 @@ static slm_status parse_normalizer(slm_tokenizer *tok, const char *where, json_t
         }
         return SLM_OK;
     }
-    slm_normalizer kind = strcmp(type, "NFC") == 0 ? SLM_NORMALIZER_NFC
-                          : strcmp(type, "NFKC") == 0 ? SLM_NORMALIZER_NFKC : SLM_NORMALIZER_NONE;
-    if (kind == SLM_NORMALIZER_NONE || tok->bpe.normalizer != SLM_NORMALIZER_NONE)
-        return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: normalizer %s is not supported", where, type);
-    tok->bpe.normalizer = kind;
+    if (strcmp(type, "NFC") == 0 || strcmp(type, "NFKC") == 0) {
+        step.kind = type[2] == 'C' ? SLM_BPE_NORM_NFC : SLM_BPE_NORM_NFKC;
+        return add_normalizer(tok, where, step, err);
+    }
+    if (strcmp(type, "Prepend") == 0) {
+        json_t *prepend = json_object_get(norm, "prepend");
+        if (!json_is_string(prepend))
+            return slm_fail(err, SLM_ERR_FORMAT, "%s: normalizer Prepend has no \"prepend\" string", where);
+        step.kind = SLM_BPE_NORM_PREPEND;
+        step.text_len = (uint32_t)json_string_length(prepend);
+        if (!(step.text = copy_json_string(prepend))) return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
+        return add_normalizer(tok, where, step, err);
+    }
+    if (strcmp(type, "Replace") == 0) {
+        json_t *pattern = json_object_get(norm, "pattern"), *content = json_object_get(norm, "content");
+        json_t *literal = json_object_get(pattern, "String");
+        if (json_object_get(pattern, "Regex"))
+            return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: normalizer Replace with a Regex pattern is not supported "
+                            "(String patterns are)", where);
+        if (!json_is_string(literal) || json_string_length(literal) == 0 || !json_is_string(content))
+            return slm_fail(err, SLM_ERR_FORMAT, "%s: normalizer Replace needs a non-empty String pattern and a content",
+                            where);
+        step.kind = SLM_BPE_NORM_REPLACE;
+        step.text_len = (uint32_t)json_string_length(literal);
+        step.content_len = (uint32_t)json_string_length(content);
+        step.text = copy_json_string(literal);
+        step.content = copy_json_string(content);
+        if (!step.text || !step.content) {
+            free(step.text);
+            free(step.content);
+            return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "%s: out of memory", where);
+        }
+        return add_normalizer(tok, where, step, err);
+    }
+    return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: normalizer %s is not supported", where, type);
+}
+
+slm_status slm_metaspace_prepend_scheme(void *json_metaspace, const char *where, slm_prepend_scheme *out,
+                                        slm_error *err) {
+    json_t *m = json_metaspace;
+    const char *scheme = json_string_value(json_object_get(m, "prepend_scheme"));
+    if (!scheme || strcmp(scheme, "always") == 0) *out = SLM_PREPEND_ALWAYS;
+    else if (strcmp(scheme, "first") == 0) *out = SLM_PREPEND_FIRST;
+    else if (strcmp(scheme, "never") == 0) *out = SLM_PREPEND_NEVER;
+    else return slm_fail(err, SLM_ERR_FORMAT, "%s: Metaspace prepend_scheme \"%s\" is unknown", where, scheme);
+    if (json_is_false(json_object_get(m, "add_prefix_space"))) { /* the older files' spelling */
+        if (scheme && *out != SLM_PREPEND_NEVER)
+            return slm_fail(err, SLM_ERR_FORMAT, "%s: Metaspace add_prefix_space false does not match prepend_scheme %s",
+                            where, scheme);
+        *out = SLM_PREPEND_NEVER;
+    }
     return SLM_OK;
 }
 
@@ -301,6 +393,8 @@ static slm_status parse_pre_tokenizer(slm_tokenizer *tok, const char *where, jso
         return SLM_OK;
     }
     if (strcmp(type, "ByteLevel") == 0) {
+        if (tok->bpe.metaspace)
+            return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: a ByteLevel pre-tokenizer with Metaspace is not supported", where);
         step.is_byte_level = 1;
         step.add_prefix_space = get_bool(pre, "add_prefix_space", 1);
         if (get_bool(pre, "use_regex", 1)) {
@@ -308,6 +402,23 @@ static slm_status parse_pre_tokenizer(slm_tokenizer *tok, const char *where, jso
             if (!step.regex) return err ? err->status : SLM_ERR_UNSUPPORTED;
         }
         tok->bpe.byte_level = 1;
+        return add_step(tok, where, step, err);
+    }
+    if (strcmp(type, "Metaspace") == 0) {
+        json_t *replacement = json_object_get(pre, "replacement");
+        size_t ch = 0;
+        if (json_is_string(replacement) && json_string_length(replacement) > 0)
+            slm_utf8_decode((const unsigned char *)json_string_value(replacement), json_string_length(replacement), &ch);
+        if (!json_is_string(replacement) || ch == 0 || ch != json_string_length(replacement))
+            return slm_fail(err, SLM_ERR_FORMAT, "%s: Metaspace replacement is not one character", where);
+        if (tok->bpe.byte_level)
+            return slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: a Metaspace pre-tokenizer with ByteLevel is not supported", where);
+        step.is_metaspace = 1;
+        memcpy(step.replacement, json_string_value(replacement), ch);
+        step.split = get_bool(pre, "split", 1);
+        slm_status st = slm_metaspace_prepend_scheme(pre, where, &step.prepend, err);
+        if (st != SLM_OK) return st;
+        tok->bpe.metaspace = 1;
         return add_step(tok, where, step, err);
     }
     if (strcmp(type, "Split") == 0) {
@@ -507,13 +618,15 @@ slm_status slm_bpe_load_tokenizer_json(slm_tokenizer *tok, const char *path, slm
     if (st == SLM_OK) st = parse_normalizer(tok, path, json_object_get(root, "normalizer"), err);
     if (st == SLM_OK) st = parse_pre_tokenizer(tok, path, json_object_get(root, "pre_tokenizer"), err);
     if (st == SLM_OK) st = parse_post_processor(tok, path, json_object_get(root, "post_processor"), err);
-    if (st == SLM_OK && (!tok->bpe.byte_level || strcmp(decoder_type, "ByteLevel") != 0))
-        st = slm_fail(err, SLM_ERR_UNSUPPORTED,
-                      "%s: only byte-level BPE is supported (pre_tokenizer %s, decoder %s)", path,
-                      type_of(json_object_get(root, "pre_tokenizer")), decoder_type);
+    /* a byte-level BPE decodes with ByteLevel; any other (SentencePiece's, Llama) with its decoder chain */
+    if (st == SLM_OK && tok->bpe.byte_level && strcmp(decoder_type, "ByteLevel") != 0)
+        st = slm_fail(err, SLM_ERR_UNSUPPORTED, "%s: decoder %s with a ByteLevel pre-tokenizer is not supported "
+                      "(ByteLevel is)", path, decoder_type);
+    if (st == SLM_OK && !tok->bpe.byte_level)
+        st = slm_bpe_load_decoder(tok, path, json_object_get(root, "decoder"), err);
     if (st == SLM_OK) {
         link_added_contents(tok);
-        st = compute_pieces(tok, path, err);
+        st = tok->bpe.byte_level ? compute_pieces(tok, path, err) : slm_bpe_decoder_pieces(tok, path, err);
     }
     json_decref(root);
     return st;

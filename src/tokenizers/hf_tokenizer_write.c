@@ -344,7 +344,8 @@ static slm_status check_bpe(const writer *w) {
     const slm_bpe *bpe = &w->tok->bpe;
     if (!bpe->byte_level || bpe->byte_fallback)
         return unsupported(w, "a BPE that is not byte-level, or has byte fallback, is not written");
-    if (bpe->normalizer == SLM_NORMALIZER_NFKC) return unsupported(w, "an NFKC normalizer is not written");
+    if (bpe->n_normalizers > 1 || (bpe->n_normalizers == 1 && bpe->normalizers[0].kind != SLM_BPE_NORM_NFC))
+        return unsupported(w, "a byte-level BPE normalizer other than NFC is not written");
     return SLM_OK;
 }
 
@@ -376,11 +377,11 @@ static slm_status bpe_sections(const writer *w, json_t *root, int *gpt2_class) {
         json_t *t = prefix_suffix_template(w, bpe->prefix_ids, bpe->n_prefix, bpe->suffix_ids, bpe->n_suffix);
         post = json_pack("{s:s, s:[o, o]}", "type", "Sequence", "processors", post, t);
     }
-    json_t *normalizer = bpe->normalizer == SLM_NORMALIZER_NFC ? json_pack("{s:s}", "type", "NFC") : json_null();
+    json_t *normalizer = bpe->n_normalizers ? json_pack("{s:s}", "type", "NFC") : json_null(); /* check_bpe: NFC alone */
     if (set(root, "normalizer", normalizer) || set(root, "pre_tokenizer", pre) || set(root, "post_processor", post) ||
         set(root, "decoder", byte_level(1, 1)) || set(root, "model", model))
         return oom(w);
-    *gpt2_class = gpt2_split && !bpe->n_prefix && !bpe->n_suffix && bpe->normalizer == SLM_NORMALIZER_NONE &&
+    *gpt2_class = gpt2_split && !bpe->n_prefix && !bpe->n_suffix && bpe->n_normalizers == 0 &&
                   !bpe->ignore_merges;
     return SLM_OK;
 }
@@ -453,14 +454,21 @@ static slm_status spm_merges(const writer *w, json_t **out) {
     return st;
 }
 
+/* Why a SentencePiece BPE cannot be written, or NULL when it can. */
+static const char *spm_unwritable(const slm_tokenizer *tok) {
+    int32_t unk = slm_tokenizer_special(tok, "unk");
+    if (tok->bos < 0 || unk < 0 || unk >= tok->n_tokens || !tok->tokens[unk].text)
+        return "a SentencePiece BPE without BOS or <unk> is not written";
+    for (int b = 0; b < 256; b++)
+        if (tok->llama2c.byte_id[b] < 0)
+            return "a SentencePiece BPE without all 256 <0xXX> byte tokens is not written (byte_fallback)";
+    return NULL;
+}
+
 static slm_status spm_sections(const writer *w, json_t *root) {
     const slm_tokenizer *tok = w->tok;
     int32_t unk = slm_tokenizer_special(tok, "unk");
-    if (tok->bos < 0 || unk < 0 || !w->texts[unk])
-        return unsupported(w, "a SentencePiece BPE without BOS or <unk> is not written");
-    for (int b = 0; b < 256; b++)
-        if (tok->llama2c.byte_id[b] < 0)
-            return unsupported(w, "a SentencePiece BPE without all 256 <0xXX> byte tokens is not written (byte_fallback)");
+    if (spm_unwritable(tok)) return unsupported(w, spm_unwritable(tok));
     json_t *vocab = NULL, *merges = NULL;
     slm_status st = vocab_json(w, &vocab);
     if (st == SLM_OK) st = spm_merges(w, &merges);
@@ -565,7 +573,8 @@ static slm_status write_config(const writer *w, int gpt2_class) {
 /* ---- entry points ---- */
 
 int slm_tokenizer_hf_reloadable(const slm_tokenizer *tok) {
-    return tok && (tok->kind == SLM_TOKENIZER_BPE || tok->kind == SLM_TOKENIZER_WORDPIECE);
+    return tok && (tok->kind == SLM_TOKENIZER_BPE || tok->kind == SLM_TOKENIZER_WORDPIECE ||
+                   (tok->kind == SLM_TOKENIZER_LLAMA2C && !spm_unwritable(tok)));
 }
 
 slm_status slm_tokenizer_save_hf(const slm_tokenizer *tok, const char *dir, slm_error *err) {

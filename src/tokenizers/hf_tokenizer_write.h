@@ -20,8 +20,9 @@
 slm_status slm_tokenizer_save_hf(const slm_tokenizer *tok, const char *dir, slm_error *err);
 
 /* 1 when slm's own Hugging Face loader (hf_load.c) reads back what slm_tokenizer_save_hf writes for
- * tok: byte-level BPE and WordPiece. 0 for SentencePiece BPE, whose tokenizer.json (the Prepend/Replace
- * normalizer and the byte-fallback decoder) hf_load.c does not read yet, and for kinds not written. */
+ * tok: byte-level BPE, WordPiece and SentencePiece BPE (read back as a Hugging Face BPE with the
+ * Prepend/Replace normalizer, byte fallback and the decoder chain, hf_decoder.c) that has BOS, <unk> and
+ * all 256 byte tokens. 0 for kinds not written. */
 int slm_tokenizer_hf_reloadable(const slm_tokenizer *tok);
 
 #endif

@@ -1,8 +1,9 @@
 /* tokenizer.c — the public tokenizer API: finding the tokenizer files a path
- * names, dispatching encode to the model (byte-level BPE, llama2.c or WordPiece), and
- * decoding, which is the same for the first two (WordPiece has its own decoder, wordpiece.c): each token's piece, concatenated, with
+ * names, dispatching encode to the model (Hugging Face BPE, llama2.c or WordPiece), and
+ * decoding, which is the same for byte-level BPE and llama2.c: each token's piece, concatenated, with
  * ill-formed UTF-8 replaced the way Hugging Face's decode does (U+FFFD per
- * maximal ill-formed subpart). */
+ * maximal ill-formed subpart). WordPiece, Unigram, XLM BPE and a SentencePiece-style BPE (its decoder
+ * chain, hf_decoder.c) have decoders of their own. */
 #include "tokenizers/tokenizer.h"
 
 #include <dirent.h>
@@ -355,6 +356,14 @@ const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t 
         piece++;
         n--;
     }
+    /* A SentencePiece-style Hugging Face BPE: the spaces its decoder strips at the start of the text
+     * (Strip after Fuse, or Metaspace's first token), also after BOS as for llama2.c */
+    if (tok->kind == SLM_TOKENIZER_BPE && tok->bpe.strip_at_start != 0 && (prev == -1 || prev == tok->bos) &&
+        !(e->flags & SLM_TOKEN_SPECIAL))
+        for (int k = 0; n > 0 && piece[0] == ' ' && (tok->bpe.strip_at_start < 0 || k < tok->bpe.strip_at_start); k++) {
+            piece++;
+            n--;
+        }
     if (len) *len = n;
     return piece;
 }
@@ -396,6 +405,8 @@ slm_status slm_detokenize(const slm_tokenizer *tok, const int32_t *ids, size_t n
     if (tok->kind == SLM_TOKENIZER_WORDPIECE) return slm_wordpiece_decode(tok, ids, n_ids, skip_special, text, err);
     if (tok->kind == SLM_TOKENIZER_XLM_BPE) return slm_xlm_bpe_decode(tok, ids, n_ids, skip_special, text, err);
     if (tok->kind == SLM_TOKENIZER_UNIGRAM) return slm_unigram_decode(tok, ids, n_ids, skip_special, text, err);
+    if (tok->kind == SLM_TOKENIZER_BPE && !tok->bpe.byte_level && tok->bpe.n_decoders > 0)
+        return slm_bpe_decode_chain(tok, ids, n_ids, skip_special, text, err);
     char *bytes = malloc(total + 1);
     if (!bytes) return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "slm_detokenize: out of memory");
     size_t used = 0;

@@ -43,7 +43,11 @@ slm_status slm_tokenizer_save_llama2c(const slm_tokenizer *tok, int32_t n_entrie
  * (prev = -1 for the first generated token after nothing). Points into the
  * tokenizer; *len is set. Streaming decoders call this token by token; the
  * concatenation equals slm_detokenize() of the same ids (skip_special = 0),
- * except that pieces may split a UTF-8 character across tokens. */
+ * except that pieces may split a UTF-8 character across tokens. SentencePiece-style
+ * tokenizers (llama2.c, Unigram, a Hugging Face BPE whose decoder strips the leading
+ * space) drop the first word's space after BOS too, as decoding with skip_special = 1
+ * does; a Hugging Face BPE's ill-formed byte runs become U+FFFD per byte in
+ * slm_detokenize, while the stream replaces them as it replaces any ill-formed UTF-8. */
 const char *slm_tokenizer_piece(const slm_tokenizer *tok, int32_t prev, int32_t id, size_t *len);
 
 /* 1 when the model marks word-continuing pieces with a prefix (WordPiece "##"); the

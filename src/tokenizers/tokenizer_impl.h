@@ -1,8 +1,12 @@
 /* tokenizer_impl.h — the inside of slm_tokenizer, shared by the files of
  * src/tokenizers/ and by nobody else:
  *   tokenizer.c      public API: loading by path, dispatch, decoding, UTF-8 helpers
- *   hf_load.c        reads Hugging Face tokenizer.json / vocab.json + merges.txt
- *   bpe.c            byte-level BPE encoding (added tokens, pre-tokenizers, merges)
+ *   hf_load.c        reads Hugging Face tokenizer.json / vocab.json + merges.txt (BPE; hands WordPiece
+ *                    to wordpiece_load.c and Unigram to unigram_load.c)
+ *   bpe.c            Hugging Face BPE encoding (added tokens, normalizers, pre-tokenizers, merges,
+ *                    byte fallback): byte-level (GPT-2, Phi) and SentencePiece-style (Llama)
+ *   hf_decoder.c     the decoder chain of a BPE that is not byte-level (Replace, ByteFallback, Fuse,
+ *                    Strip, Metaspace): reading it, each token's piece, and slm_detokenize's decode
  *   llama2c_vocab.c  llama2.c tokenizer.bin: loading and score-based encoding
  *   wordpiece.c      BERT's normalizer, pre-tokenizer, WordPiece model (with offsets) and decoder
  *   wordpiece_load.c WordPiece from tokenizer.json or vocab.txt; tokenizer_config.json settings
@@ -48,7 +52,23 @@ typedef struct {
     uint8_t single_word, lstrip, rstrip, normalized;
 } slm_added_token;
 
-typedef enum { SLM_NORMALIZER_NONE = 0, SLM_NORMALIZER_NFC, SLM_NORMALIZER_NFKC } slm_normalizer;
+/* One step of a BPE tokenizer.json's normalizer (a Sequence is several, applied in order). */
+typedef enum {
+    SLM_BPE_NORM_NFC = 1,
+    SLM_BPE_NORM_NFKC,
+    SLM_BPE_NORM_PREPEND, /* text goes in front of a non-empty stretch */
+    SLM_BPE_NORM_REPLACE  /* every non-overlapping occurrence of text, left to right, becomes content */
+} slm_bpe_norm_kind;
+
+typedef struct {
+    slm_bpe_norm_kind kind;
+    char *text, *content; /* PREPEND: text; REPLACE: pattern text -> content; NULL otherwise */
+    uint32_t text_len, content_len;
+} slm_bpe_norm_step;
+
+/* Metaspace's prepend_scheme: put the replacement in front of every piece, only the piece at the
+ * start of the text, or never (a piece that already starts with it gets none). */
+typedef enum { SLM_PREPEND_ALWAYS = 0, SLM_PREPEND_FIRST, SLM_PREPEND_NEVER } slm_prepend_scheme;
 
 typedef enum {
     SLM_SPLIT_ISOLATED = 0,
@@ -59,17 +79,40 @@ typedef enum {
 
 /* One pre-tokenizer step; a Sequence is several, applied in order to every piece. */
 typedef struct {
-    int is_byte_level;   /* 1: ByteLevel (prefix space, optional GPT-2 regex); 0: Split */
+    int is_byte_level;   /* 1: ByteLevel (prefix space, optional GPT-2 regex) */
+    int is_metaspace;    /* 1: Metaspace (spaces -> replacement, prepend, optional split); neither: Split */
     int add_prefix_space;
     void *regex;         /* pcre2_code_8 *: the Split pattern, or GPT-2's for ByteLevel with use_regex; may be NULL */
     slm_split_behavior behavior;
+    char replacement[5]; /* Metaspace: one character, UTF-8, NUL-terminated ("▁") */
+    slm_prepend_scheme prepend;
+    int split;           /* Metaspace: cut before every replacement character (MergedWithNext) */
 } slm_pretokenizer_step;
+
+/* One step of the decoder chain of a BPE that is not byte-level (hf_decoder.c). */
+typedef enum {
+    SLM_DECODE_REPLACE = 1, /* in every token, pattern -> content */
+    SLM_DECODE_BYTE_FALLBACK, /* runs of <0xXX> tokens -> their bytes, or one U+FFFD per byte when not UTF-8 */
+    SLM_DECODE_FUSE,        /* all tokens -> one */
+    SLM_DECODE_STRIP,       /* up to `start` leading spaces off every token (after Fuse: off the text) */
+    SLM_DECODE_METASPACE    /* pattern (the replacement) -> " ", dropped in the first token unless prepend is NEVER */
+} slm_decoder_kind;
+
+typedef struct {
+    slm_decoder_kind kind;
+    char *pattern, *content; /* REPLACE: both; METASPACE: pattern */
+    uint32_t pattern_len, content_len;
+    int start;               /* STRIP */
+    slm_prepend_scheme prepend; /* METASPACE */
+} slm_decoder_step;
 
 typedef struct {
     slm_pretokenizer_step *steps;
     int n_steps;
     int byte_level;            /* map bytes to the GPT-2 byte alphabet before the model (a ByteLevel step is present) */
-    slm_normalizer normalizer;
+    int metaspace;             /* a Metaspace step is present */
+    slm_bpe_norm_step *normalizers; /* (n_normalizers), in order; none for most byte-level files */
+    int n_normalizers;
 
     slm_pair_map merges;       /* (left id, right id) -> (rank, merged id) */
     int32_t unk_id;            /* -1 when the model has no unk token */
@@ -80,6 +123,11 @@ typedef struct {
 
     int32_t *prefix_ids, *suffix_ids; /* what the post-processor adds around one sequence */
     int n_prefix, n_suffix;
+
+    /* the decoder of a BPE that is not byte-level (byte-level ones decode through the pieces alone) */
+    slm_decoder_step *decoders;
+    int n_decoders;
+    int strip_at_start;        /* leading spaces the decoder drops at the start of the text: 0, n, or -1 all */
 
     /* byte b <-> its character in the byte-level alphabet (UTF-8, 1 or 2 bytes) */
     char byte_char[256][3];
@@ -171,7 +219,21 @@ slm_status slm_bpe_load_vocab_merges(slm_tokenizer *tok, const char *dir, slm_er
 /* Reads bos/eos (and extra special tokens) from tokenizer_config.json, special_tokens_map.json
  * and config.json in dir, where present. */
 slm_status slm_bpe_load_specials(slm_tokenizer *tok, const char *dir, slm_error *err);
+/* A Metaspace pre-tokenizer's or decoder's prepend_scheme as tokenizers reads it: "always" when absent,
+ * "never" when add_prefix_space is false (then any other scheme is an error). */
+slm_status slm_metaspace_prepend_scheme(void *json_metaspace, const char *where, slm_prepend_scheme *out,
+                                        slm_error *err);
 void slm_bpe_free(slm_bpe *bpe);
+
+/* ---- hf_decoder.c ---- */
+/* Reads tokenizer.json's decoder for a BPE that is not byte-level into tok->bpe.decoders. */
+slm_status slm_bpe_load_decoder(slm_tokenizer *tok, const char *where, void *json_decoder, slm_error *err);
+/* Every token's piece: its text with the chain's per-token steps applied (Replace, one <0xXX> byte,
+ * Metaspace's replacement -> " "). */
+slm_status slm_bpe_decoder_pieces(slm_tokenizer *tok, const char *where, slm_error *err);
+/* Hugging Face's decode through the chain; ids are known to be in the vocabulary. */
+slm_status slm_bpe_decode_chain(const slm_tokenizer *tok, const int32_t *ids, size_t n_ids, int skip_special,
+                                char **text, slm_error *err);
 
 /* ---- bpe.c ---- */
 void slm_bpe_init_byte_alphabet(slm_bpe *bpe);

@@ -39,8 +39,6 @@ typedef struct {
     char *pattern, *content; /* REPLACE */
 } slm_unorm_step;
 
-typedef enum { SLM_PREPEND_ALWAYS = 0, SLM_PREPEND_FIRST, SLM_PREPEND_NEVER } slm_prepend_scheme;
-
 /* SentencePiece's piece types (sentencepiece_model.proto). */
 enum { SLM_SP_NORMAL = 1, SLM_SP_UNKNOWN = 2, SLM_SP_CONTROL = 3, SLM_SP_USER_DEFINED = 4, SLM_SP_UNUSED = 5,
        SLM_SP_BYTE = 6 };
