@@ -4,7 +4,9 @@
  *
  * "hot": the same matrix again and again (it fits in L3 on most machines, so this
  * is the kernel's compute speed); "cold": a rotation over enough copies that each
- * pass comes from DRAM, which is what decode sees. Compare with bench/membw.
+ * pass comes from DRAM; "mapped": the same from the pages of a memory-mapped file
+ * (in $TMPDIR, else /tmp; deleted at once), which is how decode reads GGUF weights
+ * and which the hardware prefetchers follow differently. Compare with bench/membw.
  * "rows1" and "multi": a prompt of PROMPT_ROWS inputs against the same matrix as
  * kernels_quant.c runs it (16 weight rows at a time, dotted with every input),
  * one input at a time (slm_quant_rows) or SLM_QUANT_MULTI_MAX at a time
@@ -18,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/quant.h"
 
@@ -70,6 +74,24 @@ static double measure(const char *isa, slm_quant_type type, uint8_t *const *mats
 
 enum { PROMPT_ROWS = 32, STEP_ROWS = 16 };
 
+/* The copies, written to an unlinked temporary file and mapped read-only as
+ * slm maps a model; NULL if that fails. Unmap with munmap(base, copies * bytes). */
+static uint8_t *map_copies(uint8_t *const *mats, int copies, size_t bytes) {
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/quant_bench.XXXXXX", dir);
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    unlink(path);
+    int ok = 1;
+    for (int c = 0; c < copies && ok; c++) ok = write(fd, mats[c], bytes) == (ssize_t)bytes;
+    void *base = ok ? mmap(NULL, (size_t)copies * bytes, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    close(fd);
+    return base == MAP_FAILED ? NULL : base;
+}
+
+
+
 /* One prompt's pass over the matrix, as kernels_quant.c makes it. */
 static int prompt_pass(const char *isa, int multi, slm_quant_type type, const uint8_t *W, int n_out, int n_in,
                        const uint8_t *act, size_t act_bytes, float *y) {
@@ -114,7 +136,7 @@ int main(int argc, char **argv) {
     static const char *const isas[] = {"avx512", "avx2", "scalar"};
     printf("slm_quant_rows, 1 thread, %d x %d (n_out x n_in), default ISA %s; GB/s of weights\n", n_out, n_in,
            slm_quant_isa());
-    printf("%-5s %-7s %9s %9s %9s %9s %9s\n", "type", "isa", "MB", "hot", "cold", "rows1", "multi");
+    printf("%-5s %-7s %9s %9s %9s %9s %9s %9s\n", "type", "isa", "MB", "hot", "cold", "mapped", "rows1", "multi");
     float *x = malloc((size_t)n_in * PROMPT_ROWS * sizeof *x), *y = malloc((size_t)n_out * PROMPT_ROWS * sizeof *y);
     for (int i = 0; i < n_in * PROMPT_ROWS; i++) x[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
@@ -126,6 +148,9 @@ int main(int argc, char **argv) {
             mats[c] = malloc(bytes);
             fill_weights(types[t], mats[c], bytes, 1234 + (uint64_t)c);
         }
+        uint8_t *mapped = map_copies(mats, copies, bytes);
+        uint8_t **mapped_mats = malloc((size_t)copies * sizeof *mapped_mats);
+        for (int c = 0; c < copies; c++) mapped_mats[c] = mapped ? mapped + (size_t)c * bytes : NULL;
         size_t act_bytes = slm_quant_act_bytes(types[t], n_in);
         uint8_t *act = aligned_alloc(64, act_bytes * PROMPT_ROWS);
         for (int p = 0; p < PROMPT_ROWS; p++)
@@ -134,13 +159,16 @@ int main(int argc, char **argv) {
             double hot = measure(isas[k], types[t], mats, 1, n_out, n_in, act, y, seconds);
             if (hot < 0) continue; /* this CPU cannot run it */
             double cold = measure(isas[k], types[t], mats, copies, n_out, n_in, act, y, seconds);
+            double from_file = mapped ? measure(isas[k], types[t], mapped_mats, copies, n_out, n_in, act, y, seconds) : 0;
             double rows1 = measure_prompt(isas[k], 0, types[t], mats[0], n_out, n_in, act, act_bytes, y, seconds);
             double multi = measure_prompt(isas[k], 1, types[t], mats[0], n_out, n_in, act, act_bytes, y, seconds);
-            printf("%-5s %-7s %9.1f %9.1f %9.1f %9.1f %9.1f\n", slm_quant_type_name(types[t]), isas[k], bytes / 1e6,
-                   hot / 1e9, cold / 1e9, rows1 / 1e9, multi / 1e9);
+            printf("%-5s %-7s %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f\n", slm_quant_type_name(types[t]), isas[k],
+                   bytes / 1e6, hot / 1e9, cold / 1e9, from_file / 1e9, rows1 / 1e9, multi / 1e9);
             fflush(stdout);
         }
         for (int c = 0; c < copies; c++) free(mats[c]);
+        if (mapped) munmap(mapped, (size_t)copies * bytes);
+        free(mapped_mats);
         free(mats);
         free(act);
     }
