@@ -309,15 +309,16 @@ static void dot_group(const slm_kernels_table *kt, const slm_matmul_problem *p, 
                       const float *wbuf, const weight_lines *next) {
     const int K = p->W->n_in, N = p->W->n_out, mr = kt->dot_mr;
     const int n_tiles = (p->T + mr - 1) / mr;
-    int fetched = 0;
+    int fetched = 0, line_row = 0, line_col = 0; /* line_row, line_col: of line `fetched` */
     for (int i = 0; i < n_tiles; i++) {
         int t = i * mr;
         /* A share of next's lines per tile. (Inline: GCC deletes a call to a function
-         * that only prefetches, as if it were pure.) */
-        for (int upto = (int)((long long)next->lines * (i + 1) / n_tiles); fetched < upto; fetched++)
-            __builtin_prefetch(next->start + (size_t)(fetched / next->row_lines) * next->row_bytes +
-                                   (size_t)(fetched % next->row_lines) * 64,
-                               0, 3);
+         * that only prefetches, as if it were pure.) The line's place is stepped, not
+         * divided out: a division per line was ~5% of a DistilBERT forward. */
+        for (int upto = (int)((long long)next->lines * (i + 1) / n_tiles); fetched < upto; fetched++) {
+            __builtin_prefetch(next->start + (size_t)line_row * next->row_bytes + (size_t)line_col * 64, 0, 3);
+            if (++line_col == next->row_lines) line_col = 0, line_row++;
+        }
         kt->dot_tile(min_int(mr, p->T - t), ncols, kc, p->x + (size_t)t * (size_t)K + (size_t)kb, (size_t)K, wbuf,
                      DOT_KC, p->y + (size_t)t * (size_t)N + (size_t)n, (size_t)N, p->bias ? p->bias + n : NULL,
                      kb > 0);
