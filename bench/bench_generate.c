@@ -82,7 +82,8 @@ int main(int argc, char **argv) {
     double dec = now() - t0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    size_t kv = (size_t)2 * info.n_layers * sp.n_ctx * info.n_kv_heads * (info.d_model / info.n_heads) * 4;
+    size_t kv = (size_t)2 * info.n_layers * sp.n_ctx * info.n_kv_heads * (info.d_model / info.n_heads) *
+                (size_t)info.kv_bytes_per_element;
     printf("{\"model\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"prompt\": %d, \"prompt_tok_s\": %.1f, \"first_prompt_tok_s\": %.1f, "
            "\"decode\": %d, \"decode_tok_s\": %.1f, \"decode_gb_s\": %.1f, \"load_ms\": %.1f, "
            "\"peak_rss_mb\": %.1f, \"weights_mb\": %.1f, \"kv_mb\": %.1f}\n",

@@ -111,6 +111,7 @@ typedef struct {
     int64_t n_params;
     int64_t weight_bytes;
     int n_vocab, n_ctx_train, n_layers, d_model, n_heads, n_kv_heads, d_ff;
+    int kv_bytes_per_element; /* a session's KV cache: 2 (f16) with quantized weights, else 4 (f32) */
 } slm_model_info;
 
 slm_model_info slm_model_get_info(const slm_model *model);

@@ -326,12 +326,30 @@ static void test_attention_and_gelu_paths(void) {
                 v[i] = uniform();
             }
             float scale = 1.0f / sqrtf((float)hd) * 3.0f;
-            slm_attend(q, k, v, n, stride, hd, scale, s1, o1);
-            slm_attend_reference(q, k, v, n, stride, hd, scale, s2, o2);
+            slm_attend(q, SLM_DTYPE_F32, k, v, n, stride, hd, scale, s1, o1);
+            slm_attend_reference(q, SLM_DTYPE_F32, k, v, n, stride, hd, scale, s2, o2);
             double worst = 0;
             for (int i = 0; i < hd; i++) worst = fmax(worst, fabs((double)o1[i] - o2[i]));
             for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)s1[i] - s2[i]));
             CHECK(worst < 2e-6, "attend hd %d keys %d: max difference %g", hd, n, worst);
+            /* A half-precision cache (f16, bf16): the same values rounded, the fast path
+             * against the reference reading the same halves. */
+            static const slm_dtype halves[] = {SLM_DTYPE_F16, SLM_DTYPE_BF16};
+            uint16_t *kh = malloc(n * stride * sizeof *kh), *vh = malloc(n * stride * sizeof *vh);
+            for (size_t d = 0; d < 2; d++) {
+                for (size_t i = 0; i < n * stride; i++) {
+                    kh[i] = halves[d] == SLM_DTYPE_F16 ? slm_f32_to_f16(k[i]) : slm_f32_to_bf16(k[i]);
+                    vh[i] = halves[d] == SLM_DTYPE_F16 ? slm_f32_to_f16(v[i]) : slm_f32_to_bf16(v[i]);
+                }
+                slm_attend(q, halves[d], kh, vh, n, stride, hd, scale, s1, o1);
+                slm_attend_reference(q, halves[d], kh, vh, n, stride, hd, scale, s2, o2);
+                worst = 0;
+                for (int i = 0; i < hd; i++) worst = fmax(worst, fabs((double)o1[i] - o2[i]));
+                for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)s1[i] - s2[i]));
+                CHECK(worst < 2e-6, "attend %s cache hd %d keys %d: max difference %g", slm_dtype_name(halves[d]), hd,
+                      n, worst);
+            }
+            free(kh); free(vh);
             free(q); free(k); free(v); free(s1); free(s2); free(o1); free(o2);
         }
     }

@@ -558,26 +558,33 @@ void slm_softmax_reference(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-void slm_attend_reference(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
-                          float scale, float *scores, float *out) {
+/* Element i of a cache row of dtype F32, F16 or BF16. */
+static float kv_at(slm_dtype dtype, const void *p, size_t i) {
+    if (dtype == SLM_DTYPE_F16) return slm_f16_to_f32(((const uint16_t *)p)[i]);
+    if (dtype == SLM_DTYPE_BF16) return slm_bf16_to_f32(((const uint16_t *)p)[i]);
+    return ((const float *)p)[i];
+}
+
+void slm_attend_reference(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys, size_t stride,
+                          int head_dim, float scale, float *scores, float *out) {
     for (int j = 0; j < n_keys; j++) {
         float dot = 0.0f;
-        for (int d = 0; d < head_dim; d++) dot += q[d] * k[(size_t)j * stride + d];
+        for (int d = 0; d < head_dim; d++) dot += q[d] * kv_at(kv_dtype, k, (size_t)j * stride + (size_t)d);
         scores[j] = dot * scale;
     }
     slm_softmax(scores, n_keys);
     for (int d = 0; d < head_dim; d++) out[d] = 0.0f;
     for (int j = 0; j < n_keys; j++)
-        for (int d = 0; d < head_dim; d++) out[d] += scores[j] * v[(size_t)j * stride + d];
+        for (int d = 0; d < head_dim; d++) out[d] += scores[j] * kv_at(kv_dtype, v, (size_t)j * stride + (size_t)d);
 }
 
-void slm_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim, float scale,
-                float *scores, float *out) {
+void slm_attend(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys, size_t stride,
+                int head_dim, float scale, float *scores, float *out) {
     const slm_kernels_table *kt = slm_kernels_active();
     if (kt->attend)
-        kt->attend(q, k, v, n_keys, stride, head_dim, scale, scores, out);
+        kt->attend(q, kv_dtype, k, v, n_keys, stride, head_dim, scale, scores, out);
     else
-        slm_attend_reference(q, k, v, n_keys, stride, head_dim, scale, scores, out);
+        slm_attend_reference(q, kv_dtype, k, v, n_keys, stride, head_dim, scale, scores, out);
 }
 
 void slm_add(float *y, const float *x, size_t n) {

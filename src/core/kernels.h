@@ -57,12 +57,13 @@ void slm_silu_mul(float *gate, const float *up, size_t n);
 /* In place softmax over n values (max-subtracted). */
 void slm_softmax(float *x, int n);
 void slm_softmax_reference(float *x, int n);
-/* Attention of one query (head_dim) over n_keys keys and values, rows `stride`
- * floats apart: scores (n_keys) = softmax(q . k_j * scale), out (head_dim) = sum_j scores_j v_j. */
-void slm_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim, float scale,
-                float *scores, float *out);
-void slm_attend_reference(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
-                          float scale, float *scores, float *out);
+/* Attention of one query (head_dim) over n_keys keys and values of kv_dtype (F32,
+ * F16 or BF16), rows `stride` elements apart: scores (n_keys) = softmax(q . k_j *
+ * scale), out (head_dim) = sum_j scores_j v_j. */
+void slm_attend(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys, size_t stride,
+                int head_dim, float scale, float *scores, float *out);
+void slm_attend_reference(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys, size_t stride,
+                          int head_dim, float scale, float *scores, float *out);
 /* y (n) += x (n). */
 void slm_add(float *y, const float *x, size_t n);
 /* dot product of two f32 vectors of length n. */

@@ -585,9 +585,10 @@ TARGET_AVX512 static void avx512_layernorm(float *out, const float *x, const flo
 /* out[16 c0 .. 16 (c0 + CN)) = sum over keys of scores[j] v[j], CN vectors kept in
  * registers (a constant per instance: with a variable count GCC kept them on the
  * stack, a store-to-load chain per key), even and odd keys into separate
- * accumulators so that consecutive FMAs do not wait on each other. */
-TARGET_AVX512 ALWAYS_INLINE void weighted_values(const int CN, int c0, const float *scores, const float *v,
-                                                 int n_keys, size_t stride, int head_dim, float *out) {
+ * accumulators so that consecutive FMAs do not wait on each other. v holds
+ * elements of dtype; row j starts at element j * stride. */
+TARGET_AVX512 ALWAYS_INLINE void weighted_values(const slm_dtype dtype, const int CN, int c0, const float *scores,
+                                                 const void *v, int n_keys, size_t stride, int head_dim, float *out) {
     __m512 even[8], odd[8];
     __mmask16 mask[8];
 #pragma GCC unroll 8
@@ -595,31 +596,46 @@ TARGET_AVX512 ALWAYS_INLINE void weighted_values(const int CN, int c0, const flo
         even[c] = odd[c] = _mm512_setzero_ps();
         mask[c] = tail_mask(head_dim - 16 * (c0 + c));
     }
-    const float *vr = v + 16 * c0;
+    size_t at = 16 * (size_t)c0;
     int j = 0;
-    for (; j + 2 <= n_keys; j += 2, vr += 2 * stride) {
+    for (; j + 2 <= n_keys; j += 2, at += 2 * stride) {
         __m512 w0 = _mm512_set1_ps(scores[j]), w1 = _mm512_set1_ps(scores[j + 1]);
 #pragma GCC unroll 8
         for (int c = 0; c < CN; c++) {
-            even[c] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask[c], vr + 16 * c), even[c]);
-            odd[c] = _mm512_fmadd_ps(w1, _mm512_maskz_loadu_ps(mask[c], vr + stride + 16 * c), odd[c]);
+            even[c] = _mm512_fmadd_ps(w0, load_weights(dtype, v, at + 16 * c, mask[c]), even[c]);
+            odd[c] = _mm512_fmadd_ps(w1, load_weights(dtype, v, at + stride + 16 * c, mask[c]), odd[c]);
         }
     }
     if (j < n_keys) {
         __m512 w0 = _mm512_set1_ps(scores[j]);
 #pragma GCC unroll 8
-        for (int c = 0; c < CN; c++) even[c] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(mask[c], vr + 16 * c), even[c]);
+        for (int c = 0; c < CN; c++) even[c] = _mm512_fmadd_ps(w0, load_weights(dtype, v, at + 16 * c, mask[c]), even[c]);
     }
 #pragma GCC unroll 8
     for (int c = 0; c < CN; c++) _mm512_mask_storeu_ps(out + 16 * (c0 + c), mask[c], _mm512_add_ps(even[c], odd[c]));
+}
+
+/* Prefetch of the lines of n rows of a cache (head_dim elements of dtype, rows
+ * stride elements apart) starting at row `first`. */
+TARGET_AVX512 ALWAYS_INLINE void prefetch_rows(const slm_dtype dtype, const void *base, int first, int n, size_t stride,
+                                               int head_dim, int hint_t0) {
+    const size_t esz = dtype == SLM_DTYPE_F32 ? 4 : 2;
+    for (int m = 0; m < n; m++) {
+        const char *row = (const char *)base + (size_t)(first + m) * stride * esz;
+        for (size_t c = 0; c < (size_t)head_dim * esz; c += 64) {
+            if (hint_t0) _mm_prefetch(row + c, _MM_HINT_T0);
+            else _mm_prefetch(row + c, _MM_HINT_T1);
+        }
+    }
 }
 
 /* One query: scores by dot products (16 keys at a time, reduced together by
  * reduce_16: reducing each key's vector alone cost more than its FMAs at
  * head_dim 64; then 4 and 1 at a time), a vectorised softmax, then the weighted
  * sum of value rows kept in registers 128 floats at a time. */
-TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const float *v, int n_keys, size_t stride,
-                                        int head_dim, float scale, float *scores, float *out) {
+TARGET_AVX512 ALWAYS_INLINE void attend_dtype(const slm_dtype dtype, const float *q, const void *k, const void *v,
+                                              int n_keys, size_t stride, int head_dim, float scale, float *scores,
+                                              float *out) {
     int nv = (head_dim + 15) / 16;
     int j = 0;
     /* reduce_16 leaves key m's sum in lane 4 (m % 4) + m / 4. */
@@ -627,35 +643,32 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
     for (; j + 16 <= n_keys; j += 16) {
         /* The next 16 keys, and these keys' values (read after the softmax): a head's
          * rows are a short stream, over before the hardware prefetchers ramp up. */
-        for (int m = 0; m < 16; m++)
-            for (int c = 0; c < head_dim; c += 16) {
-                _mm_prefetch((const char *)(k + (size_t)(j + 16 + m) * stride + c), _MM_HINT_T0);
-                _mm_prefetch((const char *)(v + (size_t)(j + m) * stride + c), _MM_HINT_T1);
-            }
+        prefetch_rows(dtype, k, j + 16, 16, stride, head_dim, 1);
+        prefetch_rows(dtype, v, j, 16, stride, head_dim, 0);
         __m512 acc[16];
 #pragma GCC unroll 16
         for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
         for (int c = 0; c < nv; c++) {
             __mmask16 mask = tail_mask(head_dim - 16 * c);
             __m512 qv = _mm512_maskz_loadu_ps(mask, q + 16 * c);
-            const float *kp = k + (size_t)j * stride + 16 * c; /* stepped, not 16 offsets (they spilled) */
+            size_t at = (size_t)j * stride + 16 * (size_t)c; /* stepped, not 16 offsets (they spilled) */
 #pragma GCC unroll 16
-            for (int m = 0; m < 16; m++, kp += stride)
-                acc[m] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, kp), acc[m]);
+            for (int m = 0; m < 16; m++, at += stride)
+                acc[m] = _mm512_fmadd_ps(qv, load_weights(dtype, k, at, mask), acc[m]);
         }
         __m512 sums = _mm512_permutexvar_ps(key_order, reduce_16(acc));
         _mm512_storeu_ps(scores + j, _mm512_mul_ps(sums, _mm512_set1_ps(scale)));
     }
     for (; j + 4 <= n_keys; j += 4) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *k0 = k + (size_t)j * stride;
+        const size_t k0 = (size_t)j * stride;
         for (int c = 0; c < nv; c++) {
             __mmask16 mask = tail_mask(head_dim - 16 * c);
             __m512 qv = _mm512_maskz_loadu_ps(mask, q + 16 * c);
-            a0 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 16 * c), a0);
-            a1 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + stride + 16 * c), a1);
-            a2 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 2 * stride + 16 * c), a2);
-            a3 = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, k0 + 3 * stride + 16 * c), a3);
+            a0 = _mm512_fmadd_ps(qv, load_weights(dtype, k, k0 + 16 * c, mask), a0);
+            a1 = _mm512_fmadd_ps(qv, load_weights(dtype, k, k0 + stride + 16 * c, mask), a1);
+            a2 = _mm512_fmadd_ps(qv, load_weights(dtype, k, k0 + 2 * stride + 16 * c, mask), a2);
+            a3 = _mm512_fmadd_ps(qv, load_weights(dtype, k, k0 + 3 * stride + 16 * c, mask), a3);
         }
         scores[j] = _mm512_reduce_add_ps(a0) * scale;
         scores[j + 1] = _mm512_reduce_add_ps(a1) * scale;
@@ -667,7 +680,7 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
         for (int c = 0; c < nv; c++) {
             __mmask16 mask = tail_mask(head_dim - 16 * c);
             a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, q + 16 * c),
-                                 _mm512_maskz_loadu_ps(mask, k + (size_t)j * stride + 16 * c), a0);
+                                 load_weights(dtype, k, (size_t)j * stride + 16 * c, mask), a0);
         }
         scores[j] = _mm512_reduce_add_ps(a0) * scale;
     }
@@ -689,15 +702,24 @@ TARGET_AVX512 static void avx512_attend(const float *q, const float *k, const fl
     }
     for (int c0 = 0; c0 < nv; c0 += 8) {
         switch (nv - c0) {
-        case 1: weighted_values(1, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 2: weighted_values(2, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 3: weighted_values(3, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 4: weighted_values(4, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 5: weighted_values(5, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 6: weighted_values(6, c0, scores, v, n_keys, stride, head_dim, out); break;
-        case 7: weighted_values(7, c0, scores, v, n_keys, stride, head_dim, out); break;
-        default: weighted_values(8, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 1: weighted_values(dtype, 1, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 2: weighted_values(dtype, 2, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 3: weighted_values(dtype, 3, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 4: weighted_values(dtype, 4, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 5: weighted_values(dtype, 5, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 6: weighted_values(dtype, 6, c0, scores, v, n_keys, stride, head_dim, out); break;
+        case 7: weighted_values(dtype, 7, c0, scores, v, n_keys, stride, head_dim, out); break;
+        default: weighted_values(dtype, 8, c0, scores, v, n_keys, stride, head_dim, out); break;
         }
+    }
+}
+
+TARGET_AVX512 static void avx512_attend(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys,
+                                        size_t stride, int head_dim, float scale, float *scores, float *out) {
+    switch (kv_dtype) {
+    case SLM_DTYPE_F16: attend_dtype(SLM_DTYPE_F16, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
+    case SLM_DTYPE_BF16: attend_dtype(SLM_DTYPE_BF16, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
+    default: attend_dtype(SLM_DTYPE_F32, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
     }
 }
 

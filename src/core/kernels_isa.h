@@ -71,10 +71,11 @@ typedef struct {
     /* out (T, C) = LayerNorm of x (T, C) * weight + bias (bias may be NULL); out may alias x.
      * The scalar table's is slm_layernorm's reference. */
     void (*layernorm)(float *out, const float *x, const float *weight, const float *bias, int T, int C, float eps);
-    /* One query against n_keys cached keys/values (rows of `stride` floats, head_dim used):
-     * scores (n_keys) = softmax(q . k_j * scale); out (head_dim) = sum_j scores_j v_j. */
-    void (*attend)(const float *q, const float *k, const float *v, int n_keys, size_t stride, int head_dim,
-                   float scale, float *scores, float *out);
+    /* One query against n_keys cached keys/values (kv_dtype F32, F16 or BF16; rows of
+     * `stride` elements, head_dim used): scores (n_keys) = softmax(q . k_j * scale);
+     * out (head_dim) = sum_j scores_j v_j. */
+    void (*attend)(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys, size_t stride,
+                   int head_dim, float scale, float *scores, float *out);
 } slm_kernels_table;
 
 extern const slm_kernels_table slm_kernels_scalar;

@@ -92,6 +92,7 @@ struct slm_model {
     int64_t n_params;
     size_t weight_bytes;
     char weight_dtype[8];
+    int n_quantized; /* matrices of a block-quantized type (Q8_0, Q4_0, ...) */
 };
 
 /* Resolves tensors by name with sticky errors: after the first failure every

@@ -89,12 +89,18 @@ void slm_rope_apply(const slm_rope *rope, float *x, int T, int stride, int n_hea
 
 void slm_kv_store(const slm_kv_layer *kv, int n_kv_heads, int head_dim, const float *k, const float *v, int stride,
                   int T, int pos0) {
-    const size_t bytes = (size_t)head_dim * sizeof(float);
     for (int h = 0; h < n_kv_heads; h++) {
         size_t at = ((size_t)h * (size_t)kv->n_ctx + (size_t)pos0) * (size_t)head_dim;
         for (int t = 0; t < T; t++, at += (size_t)head_dim) {
-            memcpy(kv->k + at, k + (size_t)t * stride + (size_t)h * head_dim, bytes);
-            memcpy(kv->v + at, v + (size_t)t * stride + (size_t)h * head_dim, bytes);
+            const float *kt = k + (size_t)t * stride + (size_t)h * head_dim;
+            const float *vt = v + (size_t)t * stride + (size_t)h * head_dim;
+            if (kv->dtype == SLM_DTYPE_F16) {
+                uint16_t *kd = (uint16_t *)kv->k + at, *vd = (uint16_t *)kv->v + at;
+                for (int i = 0; i < head_dim; i++) kd[i] = slm_f32_to_f16(kt[i]), vd[i] = slm_f32_to_f16(vt[i]);
+            } else {
+                memcpy((float *)kv->k + at, kt, (size_t)head_dim * sizeof(float));
+                memcpy((float *)kv->v + at, vt, (size_t)head_dim * sizeof(float));
+            }
         }
     }
 }
@@ -118,8 +124,10 @@ static void attend_one(const attention_job *job, int t, int h, float *scores) {
     int kv_head = h / (sh->n_heads / sh->n_kv_heads);
     const float *q = job->q + (size_t)t * job->q_stride + (size_t)h * hd;
     float *out = job->out + (size_t)t * sh->n_heads * hd + (size_t)h * hd;
-    size_t head = (size_t)kv_head * (size_t)job->kv->n_ctx * (size_t)hd;
-    slm_attend(q, job->kv->k + head, job->kv->v + head, job->pos0 + t + 1, (size_t)hd, hd, sh->scale, scores, out);
+    const slm_kv_layer *kv = job->kv;
+    size_t head = (size_t)kv_head * (size_t)kv->n_ctx * (size_t)hd * slm_dtype_size(kv->dtype);
+    slm_attend(q, kv->dtype, (const char *)kv->k + head, (const char *)kv->v + head, job->pos0 + t + 1, (size_t)hd, hd,
+               sh->scale, scores, out);
 }
 
 static void attention_task(void *ctx, int task, int n_tasks) {

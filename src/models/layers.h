@@ -50,11 +50,14 @@ void slm_rope_apply(const slm_rope *rope, float *x, int T, int stride, int n_hea
  * head_dim) each, so that attention reads a head's keys and values as one
  * contiguous stream. Position-major rows (n_ctx, kv_dim) put each key of a head
  * kv_dim floats after the last, on a new page for Phi-1.5 (8 KiB), where the
- * prefetchers do not follow: attention was ~16% of a Phi-1.5 Q4_0 decode step. */
+ * prefetchers do not follow: attention was ~16% of a Phi-1.5 Q4_0 decode step.
+ * Elements are f32, or f16 for a model with quantized weights (kv_dtype_for in
+ * model.c): as llama.cpp keeps them, half the bytes for attention to read. */
 typedef struct {
-    float *k;
-    float *v;
-    int n_ctx; /* positions each head has room for */
+    void *k;
+    void *v;
+    int n_ctx;       /* positions each head has room for */
+    slm_dtype dtype; /* SLM_DTYPE_F32 or SLM_DTYPE_F16 */
 } slm_kv_layer;
 
 /* Causal attention of T new queries at positions pos0.. against the cache,

@@ -83,6 +83,7 @@ static void count(slm_model *m, const slm_tensor_view *t) {
     m->n_params += slm_tensor_numel(t);
     m->weight_bytes += t->nbytes;
     const char *dt = slm_dtype_name(t->dtype);
+    m->n_quantized += slm_dtype_is_quantized(t->dtype);
     if (!m->weight_dtype[0])
         snprintf(m->weight_dtype, sizeof m->weight_dtype, "%s", dt);
     else if (strcmp(m->weight_dtype, dt) != 0)

@@ -233,6 +233,12 @@ void slm_model_free(slm_model *m) {
     free(m);
 }
 
+/* The KV cache's element type: f16 for a model with quantized weights, whose own
+ * rounding is far larger than f16's (llama.cpp's default cache type too), halving
+ * the bytes attention reads per step; f32 otherwise, as transformers computes
+ * f32, f16 and bf16 checkpoints alike (f16/bf16 weights, f32 activations). */
+static slm_dtype kv_dtype_for(const slm_model *m) { return m->n_quantized > 0 ? SLM_DTYPE_F16 : SLM_DTYPE_F32; }
+
 slm_model_info slm_model_get_info(const slm_model *m) {
     slm_model_info info = {m->architecture,
                            m->weight_dtype,
@@ -244,7 +250,8 @@ slm_model_info slm_model_get_info(const slm_model *m) {
                            m->d_model,
                            m->n_heads,
                            m->n_kv_heads,
-                           m->d_ff};
+                           m->d_ff,
+                           (int)slm_dtype_size(kv_dtype_for(m))};
     return info;
 }
 
@@ -285,7 +292,7 @@ struct slm_session {
     const slm_model *model;
     int n_ctx, n_past;
     slm_thread_pool *pool;
-    float *kv_data;   /* (n_layers, 2, n_ctx, kv_dim) */
+    void *kv_data;    /* (n_layers, 2, n_kv_heads, n_ctx, head_dim) of the KV dtype */
     slm_kv_layer *kv; /* n_layers views into kv_data */
     slm_scratch scratch;
     slm_encoder_scratch encoder; /* encoders only: no KV cache, scratch sized per batch */
@@ -337,7 +344,9 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
     }
     size_t kv_dim = (size_t)m->n_kv_heads * m->head_dim;
     s->pool = slm_thread_pool_new(threads, err);
-    s->kv_data = malloc((size_t)m->n_layers * 2 * s->n_ctx * kv_dim * sizeof(float));
+    const slm_dtype kv_dtype = kv_dtype_for(m);
+    const size_t layer_bytes = (size_t)s->n_ctx * kv_dim * slm_dtype_size(kv_dtype); /* keys or values */
+    s->kv_data = malloc((size_t)m->n_layers * 2 * layer_bytes);
     s->kv = calloc((size_t)m->n_layers, sizeof *s->kv);
     if (!s->pool || !s->kv_data || !s->kv) {
         if (s->pool) slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "KV cache of %d positions", s->n_ctx);
@@ -345,9 +354,10 @@ slm_session *slm_session_new(const slm_model *m, const slm_session_params *param
         return NULL;
     }
     for (int l = 0; l < m->n_layers; l++) {
-        s->kv[l].k = s->kv_data + (size_t)l * 2 * s->n_ctx * kv_dim;
-        s->kv[l].v = s->kv[l].k + (size_t)s->n_ctx * kv_dim;
+        s->kv[l].k = (char *)s->kv_data + (size_t)l * 2 * layer_bytes;
+        s->kv[l].v = (char *)s->kv[l].k + layer_bytes;
         s->kv[l].n_ctx = s->n_ctx;
+        s->kv[l].dtype = kv_dtype;
     }
     int max_T = s->n_ctx < SLM_MAX_CHUNK ? s->n_ctx : SLM_MAX_CHUNK;
     if (slm_scratch_init(&s->scratch, m, max_T, s->n_ctx, slm_attention_tasks(s->pool), err)) {
