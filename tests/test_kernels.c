@@ -552,6 +552,76 @@ static void test_thread_pool(void) {
     slm_thread_pool_free(NULL);
 }
 
+/* Each ISA table's attention (every cache dtype), softmax and gelu_new against the
+ * scalar references, whatever table is active: head sizes of the decoders (8 for
+ * stories260K, 64, 80, 128, 256) and one the AVX2 kernel hands to the reference (26). */
+static void test_tables_attention(void) {
+    static const int head_dims[] = {8, 16, 26, 64, 80, 128, 256};
+    static const int key_counts[] = {1, 3, 4, 5, 17, 64, 333};
+    static const slm_dtype dtypes[] = {SLM_DTYPE_F32, SLM_DTYPE_F16, SLM_DTYPE_BF16};
+    for (int ti = 0; ti < n_tables; ti++) {
+        const slm_kernels_table *kt = tables[ti];
+        for (size_t h = 0; kt->attend && h < sizeof head_dims / sizeof head_dims[0]; h++) {
+            for (size_t c = 0; c < sizeof key_counts / sizeof key_counts[0]; c++) {
+                int hd = head_dims[h], n = key_counts[c];
+                size_t stride = (size_t)hd + 8;
+                float *q = malloc(hd * sizeof(float)), *kf = malloc(n * stride * sizeof(float));
+                float *vf = malloc(n * stride * sizeof(float)), *s1 = malloc(n * sizeof(float));
+                float *s2 = malloc(n * sizeof(float)), *o1 = malloc(hd * sizeof(float)), *o2 = malloc(hd * sizeof(float));
+                uint16_t *kh = malloc(n * stride * sizeof *kh), *vh = malloc(n * stride * sizeof *vh);
+                for (int i = 0; i < hd; i++) q[i] = uniform();
+                for (size_t i = 0; i < n * stride; i++) kf[i] = 2.0f * uniform(), vf[i] = uniform();
+                for (size_t d = 0; d < 3; d++) {
+                    const void *k = kf, *v = vf;
+                    if (dtypes[d] != SLM_DTYPE_F32) {
+                        for (size_t i = 0; i < n * stride; i++) {
+                            kh[i] = dtypes[d] == SLM_DTYPE_F16 ? slm_f32_to_f16(kf[i]) : slm_f32_to_bf16(kf[i]);
+                            vh[i] = dtypes[d] == SLM_DTYPE_F16 ? slm_f32_to_f16(vf[i]) : slm_f32_to_bf16(vf[i]);
+                        }
+                        k = kh, v = vh;
+                    }
+                    float scale = 3.0f / sqrtf((float)hd);
+                    kt->attend(q, dtypes[d], k, v, n, stride, hd, scale, s1, o1);
+                    slm_attend_reference(q, dtypes[d], k, v, n, stride, hd, scale, s2, o2);
+                    double worst = 0;
+                    for (int i = 0; i < hd; i++) worst = fmax(worst, fabs((double)o1[i] - o2[i]));
+                    for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)s1[i] - s2[i]));
+                    CHECK(worst < 2e-6, "%s attend, %s cache, hd %d keys %d: max difference %g", kt->name,
+                          slm_dtype_name(dtypes[d]), hd, n, worst);
+                }
+                free(q); free(kf); free(vf); free(s1); free(s2); free(o1); free(o2); free(kh); free(vh);
+            }
+        }
+        static const int softmax_sizes[] = {1, 7, 8, 9, 100, 333};
+        for (size_t z = 0; kt->softmax && z < sizeof softmax_sizes / sizeof softmax_sizes[0]; z++) {
+            int n = softmax_sizes[z];
+            float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+            for (int i = 0; i < n; i++) a[i] = b[i] = 30.0f * uniform();
+            if (n > 3) a[2] = b[2] = -1e30f; /* far below the rest: e^(x - max) underflows */
+            kt->softmax(a, n);
+            slm_softmax_reference(b, n);
+            double worst = 0;
+            for (int i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+            CHECK(worst < 1e-6, "%s softmax of %d: max difference %g", kt->name, n, worst);
+            free(a); free(b);
+        }
+        if (kt->gelu_tanh) {
+            enum { N = 1029 };
+            float *a = malloc(N * sizeof(float)), *b = malloc(N * sizeof(float));
+            for (int i = 0; i < N; i++) a[i] = b[i] = (float)(i - N / 2) / 50.0f;
+            kt->gelu_tanh(a, N);
+            slm_gelu_tanh_reference(b, N);
+            int bad = -1;
+            for (int i = 0; i < N; i++) {
+                double err = fabs((double)a[i] - b[i]);
+                if (err > 2e-6 * fabs((double)b[i]) && err > 1e-7 * fabs((double)i - N / 2) / 50.0) bad = i;
+            }
+            CHECK(bad < 0, "%s gelu_tanh differs from the reference at %d", kt->name, bad);
+            free(a); free(b);
+        }
+    }
+}
+
 int main(void) {
     const char *names[] = {"scalar", "avx2", "avx512"};
     for (int i = 0; i < 3; i++)
@@ -566,6 +636,7 @@ int main(void) {
     test_activations();
     test_softmax();
     test_attention_and_gelu_paths();
+    test_tables_attention();
     test_norms();
     test_layernorm_paths();
     test_vector_helpers();

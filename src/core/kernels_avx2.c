@@ -324,8 +324,154 @@ TARGET_AVX2 static void avx2_layernorm(float *out, const float *x, const float *
     }
 }
 
+/* ---- exp, gelu_new, softmax, attention ------------------------------------ */
+
+/* e^x as kernels_avx512.c's exp_ps computes it (same reduction and polynomial),
+ * with 2^n built in the exponent bits: x is clamped to [-87, 88.7], so n stays
+ * within the normal range (e^-87 ~ 1.6e-38, below which results are ~0 anyway). */
+TARGET_AVX2 ALWAYS_INLINE __m256 exp_ps(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.7f)), _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.4426950408889634f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+/* gelu_new(x) = x / (1 + e^{-2u}), as avx512_gelu_tanh; the tail through the reference. */
+TARGET_AVX2 static void avx2_gelu_tanh(float *x, size_t n) {
+    const __m256 c = _mm256_set1_ps(2.0f * 0.7978845608028654f), k = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 u2 = _mm256_mul_ps(c, _mm256_fmadd_ps(_mm256_mul_ps(k, v), _mm256_mul_ps(v, v), v));
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_setzero_ps(), u2));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, _mm256_add_ps(e, one)));
+    }
+    if (i < n) slm_gelu_tanh_reference(x + i, n - i);
+}
+
+TARGET_AVX2 ALWAYS_INLINE float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TARGET_AVX2 static void avx2_softmax(float *x, int n) {
+    if (n <= 0) return;
+    const int n8 = n & ~7;
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    for (int i = 0; i < n8; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
+    float m = hmax(mx);
+    for (int i = n8; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 maxv = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < n8; i += 8) {
+        __m256 e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), maxv));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float total = hsum(sum);
+    for (int i = n8; i < n; i++) total += x[i] = expf(x[i] - m);
+    const float inv = 1.0f / total;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* The four sums of a0..a3 (lanes 0..3). */
+TARGET_AVX2 ALWAYS_INLINE __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+/* out[8 c0 .. 8 (c0 + CN)) = sum over keys of scores[j] v[j], CN <= 8 vectors in registers. */
+TARGET_AVX2 ALWAYS_INLINE void weighted_values(const slm_dtype dtype, const int CN, int c0, const float *scores,
+                                               const void *v, int n_keys, size_t stride, float *out) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < CN; c++) acc[c] = _mm256_setzero_ps();
+    size_t at = 8 * (size_t)c0;
+    for (int j = 0; j < n_keys; j++, at += stride) {
+        __m256 w = _mm256_set1_ps(scores[j]);
+#pragma GCC unroll 8
+        for (int c = 0; c < CN; c++) acc[c] = _mm256_fmadd_ps(w, load_weights(dtype, v, at + 8 * c), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < CN; c++) _mm256_storeu_ps(out + 8 * (c0 + c), acc[c]);
+}
+
+/* As avx512_attend, 4 keys at a time, for head_dim a multiple of 8 (others, which
+ * no supported decoder has, go through the reference). */
+TARGET_AVX2 ALWAYS_INLINE void attend_dtype(const slm_dtype dtype, const float *q, const void *k, const void *v,
+                                            int n_keys, size_t stride, int head_dim, float scale, float *scores,
+                                            float *out) {
+    const int nv = head_dim / 8;
+    const size_t esz = dtype == SLM_DTYPE_F32 ? 4 : 2;
+    int j = 0;
+    for (; j + 4 <= n_keys; j += 4) {
+        for (int m = 0; m < 4; m++) /* the keys after these: a head's rows are a short stream */
+            for (size_t c = 0; c < (size_t)head_dim * esz; c += 64)
+                _mm_prefetch((const char *)k + (size_t)(j + 8 + m) * stride * esz + c, _MM_HINT_T0);
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const size_t k0 = (size_t)j * stride;
+        for (int c = 0; c < nv; c++) {
+            __m256 qv = _mm256_loadu_ps(q + 8 * c);
+            a0 = _mm256_fmadd_ps(qv, load_weights(dtype, k, k0 + 8 * c), a0);
+            a1 = _mm256_fmadd_ps(qv, load_weights(dtype, k, k0 + stride + 8 * c), a1);
+            a2 = _mm256_fmadd_ps(qv, load_weights(dtype, k, k0 + 2 * stride + 8 * c), a2);
+            a3 = _mm256_fmadd_ps(qv, load_weights(dtype, k, k0 + 3 * stride + 8 * c), a3);
+        }
+        _mm_storeu_ps(scores + j, _mm_mul_ps(hsum4(a0, a1, a2, a3), _mm_set1_ps(scale)));
+    }
+    for (; j < n_keys; j++) {
+        __m256 a0 = _mm256_setzero_ps();
+        for (int c = 0; c < nv; c++)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + 8 * c), load_weights(dtype, k, (size_t)j * stride + 8 * c), a0);
+        scores[j] = hsum(a0) * scale;
+    }
+    avx2_softmax(scores, n_keys);
+    for (int c0 = 0; c0 < nv; c0 += 8) {
+        switch (nv - c0) {
+        case 1: weighted_values(dtype, 1, c0, scores, v, n_keys, stride, out); break;
+        case 2: weighted_values(dtype, 2, c0, scores, v, n_keys, stride, out); break;
+        case 3: weighted_values(dtype, 3, c0, scores, v, n_keys, stride, out); break;
+        case 4: weighted_values(dtype, 4, c0, scores, v, n_keys, stride, out); break;
+        case 5: weighted_values(dtype, 5, c0, scores, v, n_keys, stride, out); break;
+        case 6: weighted_values(dtype, 6, c0, scores, v, n_keys, stride, out); break;
+        case 7: weighted_values(dtype, 7, c0, scores, v, n_keys, stride, out); break;
+        default: weighted_values(dtype, 8, c0, scores, v, n_keys, stride, out); break;
+        }
+    }
+}
+
+TARGET_AVX2 static void avx2_attend(const float *q, slm_dtype kv_dtype, const void *k, const void *v, int n_keys,
+                                    size_t stride, int head_dim, float scale, float *scores, float *out) {
+    if (head_dim % 8 != 0) {
+        slm_attend_reference(q, kv_dtype, k, v, n_keys, stride, head_dim, scale, scores, out);
+        return;
+    }
+    switch (kv_dtype) {
+    case SLM_DTYPE_F16: attend_dtype(SLM_DTYPE_F16, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
+    case SLM_DTYPE_BF16: attend_dtype(SLM_DTYPE_BF16, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
+    default: attend_dtype(SLM_DTYPE_F32, q, k, v, n_keys, stride, head_dim, scale, scores, out); break;
+    }
+}
+
 const slm_kernels_table slm_kernels_avx2 = {
     .name = "avx2",
+    .gelu_tanh = avx2_gelu_tanh,
+    .softmax = avx2_softmax,
+    .attend = avx2_attend,
     .layernorm = avx2_layernorm,
     .mr = MR,
     .nr = NR,
