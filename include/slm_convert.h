@@ -27,7 +27,7 @@ slm_status slm_model_save_gguf(const slm_model *model, const char *path, const c
  * model was loaded from (tokenizer.json, vocab.json, merges.txt, vocab.txt,
  * tokenizer_config.json, special_tokens_map.json, ...) are copied when the
  * model's tokenizer came from them; a tokenizer read from GGUF or a llama2.c
- * tokenizer.bin has no Hugging Face writer yet, and then the folder has none. */
+ * tokenizer.bin is written as tokenizer.json + tokenizer_config.json. */
 slm_status slm_model_save_hf(const slm_model *model, const char *dir, const char *dtype, slm_error *err);
 
 /* Writes a llama model as a llama2.c checkpoint (run.c's legacy layout: the
@@ -35,8 +35,9 @@ slm_status slm_model_save_hf(const slm_model *model, const char *dir, const char
  * q/k rows in the interleaved rotary layout). Other architectures, and llamas
  * llama2.c cannot express (biases, rope theta or RMSNorm eps other than 10000 and
  * 1e-5, head size other than dim / n_heads), are SLM_ERR_UNSUPPORTED. When the
- * model's tokenizer is llama2.c's kind (from tokenizer.bin or a GGUF "llama"
- * vocabulary) it is written beside path as tok<vocab>.bin; see below. */
+ * model's tokenizer has a llama2.c form (from tokenizer.bin, a GGUF "llama"
+ * vocabulary, or a Llama-style SentencePiece BPE tokenizer.json, whose scores are
+ * derived from its merge ranks) it is written beside path as tok<vocab>.bin; see below. */
 slm_status slm_model_save_llama2c(const slm_model *model, const char *path, slm_error *err);
 
 /* Where slm_model_save_llama2c(model, path) writes the tokenizer (into out, cap

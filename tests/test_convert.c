@@ -18,7 +18,11 @@
  *     tokenizer encodes and decodes as the GGUF's and the original folder's do;
  *     stories260K -> HF writes tok512.bin as a Llama-style tokenizer.json that slm
  *     reads back to llama2.c's ids and decodes, and the greedy story through the
- *     HF folder is llama2.c's published one;
+ *     HF folder is llama2.c's published one; that folder -> GGUF (its tokenizer.json
+ *     as a "llama" vocabulary, scores derived from the merges) tokenizes the fixture
+ *     texts to tok512.bin's ids and tells the published greedy story again, and
+ *     -> llama2.c writes a tok512.bin that does too; a tokenizer.json without byte
+ *     fallback is refused for GGUF by name;
  *   bad input: unsupported architectures, unwritable paths, wrong dtypes,
  *     overwriting the source, llamas llama2.c cannot express. */
 #define FIXTURE_TMP_TEMPLATE "/tmp/slm_convert_XXXXXX"
@@ -458,6 +462,49 @@ static void check_stories_tokenizer(const slm_model *src, const slm_model *h, co
     json_decref(root);
 }
 
+/* tok encodes every fixture text (with BOS) to want's ids, "<s>" texts included: neither llama2.c's
+ * encoder nor a GGUF "llama" vocabulary cuts control tokens out of the text. */
+static void check_llama2c_ids(const slm_tokenizer *want, const slm_tokenizer *got, const char *label) {
+    char path[512];
+    json_t *root = json_load_file(test_path(path, sizeof path, "tokenizers/fixtures/texts.json"), JSON_ALLOW_NUL, NULL);
+    json_t *texts = json_object_get(root, "texts");
+    int same = 0;
+    for (size_t i = 0; want && got && i < json_array_size(texts); i++) {
+        const char *text = json_string_value(json_array_get(texts, i));
+        size_t len = json_string_length(json_array_get(texts, i));
+        int32_t *ids[2] = {NULL, NULL};
+        size_t n[2] = {0, 0};
+        int ok = slm_tokenize(want, text, len, 1, &ids[0], &n[0], NULL) == SLM_OK &&
+                 slm_tokenize(got, text, len, 1, &ids[1], &n[1], NULL) == SLM_OK && n[0] == n[1] &&
+                 !memcmp(ids[0], ids[1], n[0] * sizeof *ids[0]);
+        CHECK(ok, "%s: text %zu encodes differently from tok512.bin", label, i);
+        same += ok;
+        slm_free(ids[0]);
+        slm_free(ids[1]);
+    }
+    CHECK(json_array_size(texts) == 68 && want && got, "%s: %zu texts compared", label, json_array_size(texts));
+    printf("%s: %d of %zu texts as tok512.bin\n", label, same, json_array_size(texts));
+    json_decref(root);
+}
+
+/* The HF folder's tokenizer.json with byte_fallback off has no score-based form: GGUF refused by name,
+ * nothing written. */
+static void check_no_byte_fallback_refused(const char *hf) {
+    char path[300], gguf[128];
+    snprintf(path, sizeof path, "%s/tokenizer.json", hf);
+    json_t *root = json_load_file(path, 0, NULL);
+    json_object_set_new(json_object_get(root, "model"), "byte_fallback", json_false());
+    CHECK(root && json_dump_file(root, path, JSON_COMPACT) == 0, "editing %s", path);
+    json_decref(root);
+    slm_model *m = load_path(hf, "stories260K HF without byte fallback");
+    slm_error err;
+    slm_status st = m ? slm_model_save_gguf(m, tmp_path(gguf, sizeof gguf, "no_fallback.gguf"), "f32", &err) : SLM_OK;
+    CHECK(m && st == SLM_ERR_UNSUPPORTED && strstr(err.message, "byte_fallback") && access(gguf, F_OK) != 0,
+          "stories260K -> HF without byte fallback -> GGUF: %s", st ? err.message : "written");
+    slm_model_free(m);
+    unlink(gguf);
+}
+
 /* stories260K: dim 64, hidden 172, 5 layers, 8 heads, 4 kv heads, vocab 512, seq 512, shared classifier. */
 static size_t stories_weights_end(void) {
     size_t dim = 64, hidden = 172, L = 5, kv = 32, vocab = 512;
@@ -494,21 +541,36 @@ static void check_stories(void) {
     if (h) {
         check_stories_tokenizer(src, h, hf);
         check_greedy_story(h, "stories260K -> HF"); /* the text streamed through the tokenizer.json's pieces */
-        /* its tokenizer.json (a Hugging Face BPE) has no GGUF form yet: refused by name, nothing half-written */
-        st = slm_model_save_gguf(h, tmp_path(gguf, sizeof gguf, "from_hf.gguf"), "f32", &err);
-        CHECK(st == SLM_ERR_UNSUPPORTED && strstr(err.message, "SentencePiece-style Hugging Face BPE"),
-              "stories260K -> HF -> GGUF: %s", st ? err.message : "written");
-        unlink(gguf);
-        tmp_path(gguf, sizeof gguf, "stories.gguf");
+        /* its tokenizer.json (a Llama-style Hugging Face BPE) as a GGUF "llama" vocabulary */
+        char from_hf[128];
+        slm_model *hg = save_and_load_gguf(h, tmp_path(from_hf, sizeof from_hf, "from_hf.gguf"), "f32",
+                                           "stories260K -> HF -> GGUF");
+        if (hg) {
+            check_llama2c_ids(slm_model_tokenizer(src), slm_model_tokenizer(hg), "stories260K -> HF -> GGUF");
+            check_greedy_story(hg, "stories260K -> HF -> GGUF");
+        }
+        slm_model_free(hg);
+        unlink(from_hf);
     }
-    CHECK(!h || !slm_model_llama2c_tokenizer_path(h, "x.bin", tok_path, sizeof tok_path),
-          "an HF folder's tokenizer (a Hugging Face BPE) has no llama2.c form, so none goes to llama2.c");
+    CHECK(!h || slm_model_llama2c_tokenizer_path(h, "x.bin", tok_path, sizeof tok_path),
+          "an HF folder's Llama-style tokenizer.json has a llama2.c form");
     tmp_path(bin2, sizeof bin2, "from_hf/stories.bin");
     mkdir(tmp_path(tok, sizeof tok, "from_hf"), 0700);
     st = h ? slm_model_save_llama2c(h, bin2, &err) : SLM_ERR_INVALID_ARGUMENT;
     CHECK(st == SLM_OK, "stories260K -> HF -> llama2.c: %s", st ? err.message : "");
-    if (!st) check_llama2c_bytes(bin2, original, stories_weights_end(), "stories260K -> HF -> llama2.c");
+    if (!st) {
+        check_llama2c_bytes(bin2, original, stories_weights_end(), "stories260K -> HF -> llama2.c");
+        char tok2[128];
+        slm_tokenizer *written = slm_tokenizer_load_llama2c(tmp_path(tok2, sizeof tok2, "from_hf/tok512.bin"), &err);
+        CHECK(written != NULL, "stories260K -> HF -> llama2.c writes tok512.bin: %s", written ? "" : err.message);
+        if (written) check_llama2c_ids(slm_model_tokenizer(src), written, "stories260K -> HF -> tok512.bin");
+        slm_tokenizer_free(written);
+        slm_model *back = load_path(bin2, "stories260K -> HF -> llama2.c");
+        if (back) check_greedy_story(back, "stories260K -> HF -> llama2.c");
+        slm_model_free(back);
+    }
     slm_model_free(h);
+    if (h) check_no_byte_fallback_refused(hf);
     slm_model_free(g);
     slm_model_free(src);
     remove_tree(hf);

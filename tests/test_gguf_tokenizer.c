@@ -5,6 +5,9 @@
  *   Writing: the GPT-2, Phi-1.5, llama2.c and WordPiece tokenizers written as tokenizer.ggml.* equal
  *   llama.cpp's conversion of the same vocabulary where the repository has one (token by token, type by
  *   type, merge by merge, score by score), and load back giving the original's ids on every fixture text.
+ *   Llama 2's vocabulary as a Llama-style tokenizer.json (merge ranks, no scores) written as GGUF "llama"
+ *   and as llama2.c's tokenizer.bin, with scores derived from the ranks: llama.cpp's tokens and types,
+ *   llama2.c's own export's texts, and SentencePiece's ids and llama.cpp's vectors on reading back.
  *   Hostile metadata: an error naming the file and the key, never a crash.
  * Expected ids come from llama.cpp (.out), transformers / SentencePiece (fixtures) or hand derivation
  * for the three-token vocabularies built here. */
@@ -14,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "formats/gguf.h"
 #include "tokenizer_fixture.h"
+#include "tokenizers/hf_tokenizer_write.h"
 #include "tokenizers/tokenizer.h"
 
 static char tmp_path[64];
@@ -545,6 +550,84 @@ static void test_write_llama2c(void) {
     slm_tokenizer_free(tok);
 }
 
+/* The records of two llama2.c tokenizer.bin files hold the same texts (scores aside)? Returns how many
+ * records differ, or -1 when a file cannot be read or their record counts differ. */
+static long llama2c_texts_differ(const char *a_path, const char *b_path) {
+    size_t na = 0, nb = 0;
+    char *a = read_file(a_path, &na), *b = read_file(b_path, &nb);
+    long differ = a && b && na == nb && na >= 4 && !memcmp(a, b, 4) ? 0 : -1; /* max_token_length too */
+    for (size_t at = 4; differ >= 0 && at + 8 <= na;) {
+        int32_t la, lb;
+        memcpy(&la, a + at + 4, 4);
+        memcpy(&lb, b + at + 4, 4);
+        if (la != lb || la < 0 || at + 8 + (size_t)la > na) {
+            differ = -1;
+            break;
+        }
+        differ += memcmp(a + at + 8, b + at + 8, (size_t)la) != 0;
+        at += 8 + (size_t)la;
+    }
+    free(a);
+    free(b);
+    return differ;
+}
+
+/* Llama 2's tokenizer.bin -> tokenizer.json (hf_tokenizer_write.c; merges in transformers' order, no
+ * scores) -> slm's Hugging Face BPE -> GGUF "llama" and llama2.c tokenizer.bin with scores derived from
+ * the merge ranks. The expectations are llama.cpp's (its llama-spm conversion of the same vocabulary:
+ * tokens and types; its test vectors and fixture ids), SentencePiece's ids on tokenizer.model, and
+ * llama2.c's own export (the texts of every record). Every text is compared, "<s>" included: neither
+ * reader cuts control tokens out of the text, as SentencePiece does not. */
+static void test_write_llama_json(void) {
+    slm_tokenizer *bin = load("tokenizers/llama2c/tokenizer.bin");
+    char dir[96], path[128], file[128], original[1024];
+    snprintf(dir, sizeof dir, "%s.hf", tmp_path);
+    mkdir(dir, 0700);
+    slm_error err = {0};
+    slm_status st = bin ? slm_tokenizer_save_hf(bin, dir, &err) : SLM_ERR_IO;
+    CHECK(st == SLM_OK, "llama2 -> tokenizer.json: %s", err.message);
+    slm_tokenizer *hf = st == SLM_OK ? slm_tokenizer_load(dir, &err) : NULL;
+    CHECK(hf && !slm_tokenizer_is_llama2c(hf) && slm_tokenizer_has_llama2c_form(hf),
+          "llama2 tokenizer.json loads as a Hugging Face BPE that has a llama2.c form: %s", hf ? "" : err.message);
+    if (hf) {
+        slm_tokenizer *copy = round_trip(hf, NULL, 0, "llama2 tokenizer.json -> gguf");
+        static const char *const keys[] = {"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.bos_token_id",
+                                           "tokenizer.ggml.eos_token_id", "tokenizer.ggml.unknown_token_id",
+                                           "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token", NULL};
+        compare_with_llamacpp("gguf/ggml-vocab-llama-spm.gguf", keys, "llama2 tokenizer.json -> gguf vs llama-spm");
+        if (copy) {
+            check_llamacpp_vectors(copy, "ggml-vocab-llama-spm.gguf", "llama2 tokenizer.json -> gguf");
+            check_sentencepiece_fixture(copy, "llama2 tokenizer.json -> gguf vs SentencePiece");
+            check_llamacpp_fixture(copy, "llama-spm", "llama2 tokenizer.json -> gguf");
+        }
+        slm_tokenizer_free(copy);
+
+        snprintf(file, sizeof file, "%s.bin", tmp_path);
+        st = slm_tokenizer_save_llama2c(hf, 0, file, &err);
+        CHECK(st == SLM_OK, "llama2 tokenizer.json -> tokenizer.bin: %s", err.message);
+        long differ = llama2c_texts_differ(file, test_path(original, sizeof original, "tokenizers/llama2c/tokenizer.bin"));
+        CHECK(differ == 0, "llama2 tokenizer.json -> tokenizer.bin: %ld records' texts differ from llama2.c's export",
+              differ);
+        slm_tokenizer *back = st == SLM_OK ? slm_tokenizer_load_llama2c(file, &err) : NULL;
+        CHECK(back != NULL, "llama2 tokenizer.json -> tokenizer.bin: reading it back: %s", err.message);
+        if (back) {
+            check_llamacpp_vectors(back, "ggml-vocab-llama-spm.gguf", "llama2 tokenizer.json -> tokenizer.bin");
+            check_sentencepiece_fixture(back, "llama2 tokenizer.json -> tokenizer.bin vs SentencePiece");
+            check_llamacpp_fixture(back, "llama-spm", "llama2 tokenizer.json -> tokenizer.bin");
+        }
+        slm_tokenizer_free(back);
+        unlink(file);
+    }
+    slm_tokenizer_free(hf);
+    slm_tokenizer_free(bin);
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
 static void test_write_wordpiece(void) {
     slm_tokenizer *tok = load("tokenizers/bert-base-uncased/vocab.txt"); /* the bge vocabulary */
     if (!tok) return;
@@ -786,6 +869,7 @@ int main(void) {
     test_write_gpt2();
     test_write_phi();
     test_write_llama2c();
+    test_write_llama_json();
     test_write_wordpiece();
     test_write_unsupported();
     test_tiny_and_hostile();

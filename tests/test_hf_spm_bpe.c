@@ -16,6 +16,10 @@
  *     the legacy layout and Metaspace pre-tokenizers (prepend_scheme first / always / never, split),
  *     byte fallback, a character whose bytes are not all in the vocabulary, fuse_unk, the decoders;
  *     the expected ids are worked out by hand in the comments from tokenizers' rules;
+ *   llama_tiny written as a score-based vocabulary (GGUF "llama", llama2.c tokenizer.bin; scores derived
+ *     from the merge ranks, worked out by hand below) and read back: the hand-derived ids of the legacy
+ *     layout where the score rule and the rank rule agree, the score rule's own hand-derived ids where
+ *     they legitimately differ (listed below), and refusals for what has no such form;
  *   bad input: a Regex Replace, unknown normalizer and decoder types, merges naming pieces not in
  *     the vocabulary, an unknown prepend_scheme, a Strip the streaming pieces cannot follow, no
  *     decoder: each a clear error naming the part. */
@@ -447,6 +451,241 @@ static void test_tiny_metaspace(void) {
     slm_tokenizer_free(dec);
 }
 
+/* ---- llama_tiny as a score-based vocabulary (GGUF "llama", llama2.c tokenizer.bin) ----
+ * Scores derived from the merge ranks (llama2c_vocab_write.c), by hand: ▁h 0, ll -1, ▁he -2, llo -3,
+ * ▁hello -4, or -5, ▁w -6, ▁wor -7, ▁worl -8, ▁world -9, ▁▁ -10, el -11, every other token -12 (below
+ * all of them). Types: <unk> 2 (unknown), <s> </s> 3 (control), the three <0xXX> 6 (byte), the rest 1.
+ * The score rule (merge the adjacent pair forming the highest-scored piece, leftmost on ties) picks
+ * the pair the rank rule picks on these texts, except where they legitimately differ:
+ *   - a text spelling a control token ("<s>hello"): the score-based readers do not cut it out (nor
+ *     does SentencePiece, nor llama.cpp without parse_special): ▁ then "<", "s", ">", which are neither
+ *     pieces nor byte pieces (id 0 each), then h e l l o -> h e llo;
+ *   - a character whose bytes are not all byte pieces (ñ = C3 B1, no <0xB1>): Hugging Face gives <unk>
+ *     for the character, slm's score-based readers the byte piece there is and id 0 for the missing one
+ *     (llama.cpp's byte lookup has no answer there);
+ *   - with a Metaspace pre-tokenizer, a text starting with a space: Metaspace prepends no ▁ to it, the
+ *     score-based readers always do (as the legacy Prepend normalizer does). */
+
+static const char TINY_CONFIG[] = "{\"bos_token\": \"<s>\", \"eos_token\": \"</s>\", \"unk_token\": \"<unk>\"}";
+
+/* llama_tiny with section s1 replaced by v1 (taken; NULL: as it is), in a folder with a tokenizer_config.json
+ * naming <s> and </s> (BOS 1, EOS 2) when with_config is set; loaded. */
+static slm_tokenizer *tiny_folder(const char *name, const char *s1, json_t *v1, int with_config, slm_error *err) {
+    json_t *root = load_fixture("tokenizers/llama_tiny/tokenizer.json");
+    json_t *config = json_loads(TINY_CONFIG, 0, NULL);
+    char dir[128];
+    tmp_folder(dir, sizeof dir, name);
+    slm_tokenizer *tok = NULL;
+    if (root && s1) json_object_set_new(root, s1, v1);
+    else json_decref(v1);
+    if (root && config && write_json(root, dir, "tokenizer.json") &&
+        (!with_config || write_json(config, dir, "tokenizer_config.json")))
+        tok = slm_tokenizer_load(dir, err);
+    json_decref(root);
+    json_decref(config);
+    remove_folder(dir);
+    return tok;
+}
+
+/* tok written as GGUF tokenizer metadata at path; SLM_OK or the writer's status. */
+static slm_status write_gguf_vocab(const slm_tokenizer *tok, const char *path, slm_error *err) {
+    slm_gguf_kv *kvs = NULL;
+    int64_t n = 0;
+    void *storage = NULL;
+    slm_status st = slm_tokenizer_gguf_metadata(tok, NULL, &kvs, &n, &storage, err);
+    if (st == SLM_OK) st = slm_gguf_write(path, kvs, n, NULL, 0, err);
+    else CHECK(!kvs && !storage && n == 0, "a refused GGUF vocabulary leaves nothing behind");
+    slm_tokenizer_gguf_metadata_free(storage);
+    return st;
+}
+
+/* The ids where the score rule and the rank rule agree (test_tiny_legacy's), and where they differ. */
+static void check_tiny_score_ids(const slm_tokenizer *tok, const char *w) {
+    check_ids(tok, "hello world", 0, IDS(18, 23), w);
+    check_ids(tok, "hello world", 1, IDS(1, 18, 23), w);
+    check_ids(tok, "  hello", 0, IDS(24, 18), w);          /* ▁▁▁hello: ▁h (0) first, ▁▁ (-10) last */
+    check_ids(tok, "hello", 0, IDS(18), w);
+    check_ids(tok, "ohello", 0, IDS(6, 10, 7, 8, 17), w);  /* ll (-1) before el (-11): o h e llo */
+    check_ids(tok, "wor", 0, IDS(21), w);                  /* or (-5) before ▁w (-6), then ▁w+or */
+    check_ids(tok, "h\xC3\xA9\n", 0, IDS(14, 4, 5, 3), w);
+    check_ids(tok, "", 0, NO_IDS, w);
+    check_ids(tok, "", 1, IDS(1), w);
+    check_ids(tok, " ", 0, IDS(24), w);
+    /* the legitimate differences (see above); Hugging Face gives [1 18] and [6 0] */
+    check_ids(tok, "<s>hello", 0, IDS(6, 0, 0, 0, 7, 8, 17), w);
+    check_ids(tok, "\xC3\xB1", 0, IDS(6, 4, 0), w);
+}
+
+/* The record of token id in a llama2.c tokenizer.bin: its score and text (NUL-terminated, cap bytes); 0 when absent. */
+static int llama2c_record(const char *path, int32_t id, float *score, char *text, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    int32_t len = 0;
+    int ok = f && fseek(f, 4, SEEK_SET) == 0;
+    for (int32_t i = 0; ok && i <= id; i++) {
+        ok = fread(score, 4, 1, f) == 1 && fread(&len, 4, 1, f) == 1 && len >= 0 && (size_t)len < cap &&
+             fread(text, 1, (size_t)len, f) == (size_t)len;
+        if (ok) text[len] = '\0';
+    }
+    if (f) fclose(f);
+    return ok;
+}
+
+static void test_tiny_score_vocab(void) {
+    slm_error err = {0};
+    char gguf[128], bin[128];
+    snprintf(gguf, sizeof gguf, "%s/tiny.gguf", tmp_dir);
+    snprintf(bin, sizeof bin, "%s/tok26.bin", tmp_dir);
+    slm_tokenizer *tok = tiny_folder("score", NULL, NULL, 1, &err);
+    CHECK(tok != NULL, "tiny with tokenizer_config.json: %s", err.message);
+    if (!tok) return;
+    CHECK(write_gguf_vocab(tok, gguf, &err) == SLM_OK, "tiny -> GGUF: %s", err.message);
+    slm_gguf *g = slm_gguf_open(gguf, &err);
+    CHECK(g != NULL, "tiny -> GGUF: %s", err.message);
+    static const float want_scores[26] = {-12, -12, -12, -12, -12, -12, -12, -12, -12, -12, -12, -12, -12,
+                                          -12, 0,   -1,  -2,  -3,  -4,  -5,  -6,  -7,  -8,  -9,  -10, -11};
+    static const int want_types[26] = {2, 3, 3, 6, 6, 6, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    int scores_ok = 1, types_ok = 1;
+    for (uint64_t i = 0; g && i < 26; i++) {
+        float sc = 1;
+        int64_t ty = -1;
+        scores_ok &= slm_gguf_array_float(g, "tokenizer.ggml.scores", i, &sc, NULL) == SLM_OK && sc == want_scores[i];
+        types_ok &= slm_gguf_array_int(g, "tokenizer.ggml.token_type", i, &ty, NULL) == SLM_OK && ty == want_types[i];
+    }
+    const char *model = NULL, *t18 = NULL;
+    size_t t18_len = 0;
+    int64_t bos = -1, eos = -1, unk = -1;
+    int add_bos = 0, add_eos = 1, space = 0;
+    int meta_ok = g && slm_gguf_get_string(g, "tokenizer.ggml.model", &model, NULL, NULL) == SLM_OK &&
+                  !strcmp(model, "llama") && slm_gguf_array_string(g, "tokenizer.ggml.tokens", 18, &t18, &t18_len, NULL) == SLM_OK &&
+                  t18_len == 8 && !memcmp(t18, "\xE2\x96\x81hello", 8) &&
+                  slm_gguf_get_i64(g, "tokenizer.ggml.bos_token_id", &bos, NULL) == SLM_OK && bos == 1 &&
+                  slm_gguf_get_i64(g, "tokenizer.ggml.eos_token_id", &eos, NULL) == SLM_OK && eos == 2 &&
+                  slm_gguf_get_i64(g, "tokenizer.ggml.unknown_token_id", &unk, NULL) == SLM_OK && unk == 0 &&
+                  slm_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos, NULL) == SLM_OK && add_bos &&
+                  slm_gguf_get_bool(g, "tokenizer.ggml.add_eos_token", &add_eos, NULL) == SLM_OK && !add_eos &&
+                  slm_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &space, NULL) == SLM_OK && space &&
+                  slm_gguf_find_key(g, "tokenizer.ggml.merges") < 0;
+    CHECK(scores_ok && types_ok && meta_ok, "tiny -> GGUF: scores %d, types %d, model/tokens/ids/flags %d", scores_ok,
+          types_ok, meta_ok);
+    slm_gguf_free(g);
+    slm_tokenizer *copy = slm_tokenizer_load_gguf_file(gguf, &err);
+    CHECK(copy != NULL, "tiny -> GGUF: reading it back: %s", err.message);
+    if (copy) check_tiny_score_ids(copy, "tiny -> GGUF");
+    slm_tokenizer_free(copy);
+    unlink(gguf);
+
+    CHECK(slm_tokenizer_has_llama2c_form(tok), "tiny with BOS 1 / EOS 2 has a llama2.c form");
+    CHECK(slm_tokenizer_save_llama2c(tok, 0, bin, &err) == SLM_OK, "tiny -> tokenizer.bin: %s", err.message);
+    float score = 1;
+    char text[64];
+    CHECK(llama2c_record(bin, 18, &score, text, sizeof text) && score == -4 && !strcmp(text, " hello") &&
+              llama2c_record(bin, 1, &score, text, sizeof text) && score == -12 && !strcmp(text, "\n<s>\n") &&
+              llama2c_record(bin, 4, &score, text, sizeof text) && score == -12 && !strcmp(text, "<0xC3>"),
+          "tiny -> tokenizer.bin: records 18, 1 and 4 as llama2.c spells them");
+    copy = slm_tokenizer_load_llama2c(bin, &err);
+    CHECK(copy != NULL, "tiny -> tokenizer.bin: reading it back: %s", err.message);
+    if (copy) check_tiny_score_ids(copy, "tiny -> tokenizer.bin");
+    slm_tokenizer_free(copy);
+    unlink(bin);
+    slm_tokenizer_free(tok);
+}
+
+/* A variant of llama_tiny that the score-based writers must refuse, naming why, writing nothing. */
+static void check_score_refused(const char *name, const char *s1, json_t *v1, const char *needle) {
+    slm_error err = {0};
+    char path[128];
+    snprintf(path, sizeof path, "%s/refused", tmp_dir);
+    slm_tokenizer *tok = tiny_folder(name, s1, v1, 1, &err);
+    CHECK(tok != NULL, "%s: %s", name, err.message);
+    if (!tok) return;
+    slm_status st = write_gguf_vocab(tok, path, &err);
+    CHECK(st == SLM_ERR_UNSUPPORTED && strstr(err.message, needle), "%s -> GGUF: status %d: %s", name, (int)st,
+          err.message);
+    st = slm_tokenizer_save_llama2c(tok, 0, path, &err);
+    CHECK(st == SLM_ERR_UNSUPPORTED && strstr(err.message, needle) && access(path, F_OK) != 0,
+          "%s -> tokenizer.bin: status %d: %s", name, (int)st, err.message);
+    CHECK(!slm_tokenizer_has_llama2c_form(tok), "%s: no llama2.c form", name);
+    slm_tokenizer_free(tok);
+}
+
+static json_t *tiny_model_with(const char *key, json_t *value) {
+    json_t *root = load_fixture("tokenizers/llama_tiny/tokenizer.json");
+    json_t *model = json_deep_copy(json_object_get(root, "model"));
+    json_object_set_new(model, key, value);
+    json_decref(root);
+    return model;
+}
+
+static void test_tiny_score_vocab_edges(void) {
+    slm_error err = {0};
+    char gguf[128];
+    snprintf(gguf, sizeof gguf, "%s/edge.gguf", tmp_dir);
+    /* Metaspace "first", split false: written; "  hello" is ▁▁▁hello for the score-based reader
+     * ([24 18]) where Metaspace leaves ▁▁hello ([6 18], test_tiny_metaspace) */
+    json_t *root = load_fixture("tokenizers/llama_tiny/tokenizer.json");
+    char dir[128];
+    tmp_folder(dir, sizeof dir, "score_first");
+    json_object_set_new(root, "normalizer", json_null());
+    json_object_set_new(root, "pre_tokenizer", metaspace("first", 0));
+    json_t *config = json_loads(TINY_CONFIG, 0, NULL);
+    slm_tokenizer *tok = write_json(root, dir, "tokenizer.json") && write_json(config, dir, "tokenizer_config.json")
+              ? slm_tokenizer_load(dir, &err)
+              : NULL;
+    json_decref(root);
+    json_decref(config);
+    remove_folder(dir);
+    CHECK(tok != NULL, "tiny Metaspace first: %s", err.message);
+    slm_tokenizer *copy = tok && write_gguf_vocab(tok, gguf, &err) == SLM_OK ? slm_tokenizer_load_gguf_file(gguf, &err) : NULL;
+    CHECK(!tok || copy != NULL, "tiny Metaspace first -> GGUF: %s", err.message);
+    if (copy) {
+        check_ids(copy, "hello world", 1, IDS(1, 18, 23), "tiny Metaspace first -> GGUF");
+        check_ids(copy, "  hello", 0, IDS(24, 18), "tiny Metaspace first -> GGUF (differs: see above)");
+    }
+    slm_tokenizer_free(copy);
+    slm_tokenizer_free(tok);
+    unlink(gguf);
+
+    /* no byte pieces at all (ids 3-5 left as holes): written; the holes become unused "[PAD<id>]" tokens
+     * and every byte of é falls back to id 0 ([14 0 0]; Hugging Face fuses the character into one <unk>) */
+    root = load_fixture("tokenizers/llama_tiny/tokenizer.json");
+    json_t *vocab = json_object_get(json_object_get(root, "model"), "vocab");
+    json_object_del(vocab, "<0x0A>");
+    json_object_del(vocab, "<0xC3>");
+    json_object_del(vocab, "<0xA9>");
+    tok = tiny_folder("score_no_bytes", "model", json_deep_copy(json_object_get(root, "model")), 1, &err);
+    json_decref(root);
+    CHECK(tok != NULL, "tiny without byte pieces: %s", err.message);
+    copy = tok && write_gguf_vocab(tok, gguf, &err) == SLM_OK ? slm_tokenizer_load_gguf_file(gguf, &err) : NULL;
+    CHECK(!tok || copy != NULL, "tiny without byte pieces -> GGUF: %s", err.message);
+    if (copy) {
+        check_ids(copy, "h\xC3\xA9", 0, IDS(14, 0, 0), "tiny without byte pieces -> GGUF");
+        check_ids(copy, "hello world", 0, IDS(18, 23), "tiny without byte pieces -> GGUF");
+    }
+    slm_tokenizer_free(copy);
+    slm_tokenizer_free(tok);
+    unlink(gguf);
+
+    /* no llama2.c form without BOS 1 / EOS 2 (no tokenizer_config.json names them), though GGUF is written */
+    tok = tiny_folder("score_no_config", NULL, NULL, 0, &err);
+    CHECK(tok && !slm_tokenizer_has_llama2c_form(tok) &&
+              slm_tokenizer_save_llama2c(tok, 0, gguf, &err) == SLM_ERR_UNSUPPORTED && strstr(err.message, "BOS and EOS"),
+          "tiny without BOS/EOS -> tokenizer.bin: %s", err.message);
+    CHECK(tok && write_gguf_vocab(tok, gguf, &err) == SLM_OK, "tiny without BOS/EOS -> GGUF: %s", err.message);
+    slm_tokenizer_free(tok);
+    unlink(gguf);
+
+    check_score_refused("score_split", "pre_tokenizer", metaspace("first", 1), "normalizer and pre-tokenizer");
+    check_score_refused("score_never", "pre_tokenizer", metaspace("never", 0), "normalizer and pre-tokenizer");
+    check_score_refused("score_no_fallback", "model", tiny_model_with("byte_fallback", json_false()), "byte_fallback");
+    check_score_refused("score_no_unk", "model", tiny_model_with("unk_token", json_null()), "unk_token is not token 0");
+    check_score_refused("score_ignore_merges", "model", tiny_model_with("ignore_merges", json_true()), "ignore_merges");
+    check_score_refused("score_no_template", "post_processor", json_null(), "exactly BOS");
+    check_score_refused("score_added", "added_tokens",
+                        json_pack("[{s:i, s:s, s:b, s:b, s:b, s:b, s:b}]", "id", 25, "content", "el", "single_word", 0,
+                                  "lstrip", 0, "rstrip", 0, "normalized", 0, "special", 0),
+                        "not special");
+}
+
 /* ---- bad input ---- */
 
 static void check_bad(const char *name, const char *section, json_t *value, slm_status want, const char *needle) {
@@ -503,6 +742,8 @@ int main(void) {
     test_llama2();
     test_tiny_legacy();
     test_tiny_metaspace();
+    test_tiny_score_vocab();
+    test_tiny_score_vocab_edges();
     test_bad_input();
     json_decref(root);
     rmdir(tmp_dir);

@@ -11,9 +11,10 @@
  * cannot say (RMSNorm eps 1e-5, rope theta 10000, head size dim / n_heads, no
  * biases, BOS 1 / EOS 2), so a model that differs is refused rather than
  * written wrong. When the model's tokenizer is llama2.c's kind (score-based
- * SentencePiece BPE), tok<vocab>.bin is written beside the checkpoint, where
- * slm and llama2.c's -z look for it; any other tokenizer has no llama2.c form
- * and none is written (slm_model_llama2c_tokenizer_path says which). */
+ * SentencePiece BPE) or a Llama-style Hugging Face BPE (scores derived from its
+ * merges), tok<vocab>.bin is written beside the checkpoint, where slm and
+ * llama2.c's -z look for it; any other tokenizer has no llama2.c form and none
+ * is written (slm_model_llama2c_tokenizer_path says which). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -125,7 +126,7 @@ static slm_status check_expressible(const slm_model *m, const char *path, slm_er
 /* ---- files ---- */
 
 int slm_model_llama2c_tokenizer_path(const slm_model *m, const char *path, char *out, size_t cap) {
-    if (!m || !path || !slm_tokenizer_is_llama2c(m->tokenizer)) return 0;
+    if (!m || !path || !slm_tokenizer_has_llama2c_form(m->tokenizer)) return 0;
     const char *slash = strrchr(path, '/');
     int n = snprintf(out, cap, "%.*stok%d.bin", slash ? (int)(slash - path + 1) : 0, path, m->n_vocab);
     return n > 0 && (size_t)n < cap;

@@ -3,6 +3,9 @@
  *   byte-level BPE -> "gpt2": tokens in id order in the GPT-2 byte alphabet, merges "a b" in rank order,
  *                     token types (added special -> 3 control, added -> 4 user-defined), bos/eos;
  *   llama2.c       -> "llama": "▁" for spaces, scores, <0xXX> tokens as type 6, <unk> 2, <s> </s> 3;
+ *   Llama-style    -> "llama" likewise, the tokens as tokenizer.json spells them, the scores derived from
+ *   Hugging Face      the merge ranks (llama2c_vocab_write.c says why that reproduces the merges and
+ *   BPE               where it cannot), BOS and the dummy "▁" prefix as the tokenizer adds them;
  *   WordPiece      -> "bert": "▁word" for word-start pieces, bare continuations ("##ing" -> "ing"),
  *                     "[X]" tokens unchanged (the converter's "phantom space" spelling), special tokens
  *                     type 3, and the CLS (as BOS), SEP, UNK, PAD and MASK ids.
@@ -31,6 +34,7 @@ typedef struct {
     size_t bytes_len, bytes_cap;
     size_t *token_at;        /* (n_tokens) offsets into bytes */
     int32_t *types;          /* (n_tokens) */
+    float *scores;           /* (n_tokens) model "llama" only */
     size_t *merge_at;        /* (n_merges) offsets into bytes */
     int32_t n_merges;
     slm_gguf_kv kvs[MAX_KVS];
@@ -71,10 +75,11 @@ static int end_string(builder *b, size_t start) {
 
 static const char SPM_SPACE[] = "\xE2\x96\x81"; /* U+2581 */
 
-static int token_type(const slm_token_entry *e) {
+static int token_type(const slm_tokenizer *tok, const slm_token_entry *e) {
     if (e->flags & SLM_TOKEN_UNK) return TYPE_UNKNOWN;
     if (e->flags & SLM_TOKEN_SPECIAL) return TYPE_CONTROL;
     if (e->flags & SLM_TOKEN_BYTE) return TYPE_BYTE;
+    if (tok->kind == SLM_TOKENIZER_BPE && tok->bpe.byte_fallback && slm_bpe_byte_piece(e) >= 0) return TYPE_BYTE;
     if (e->flags & SLM_TOKEN_ADDED) return TYPE_USER_DEFINED;
     return e->piece_len == 0 ? TYPE_UNUSED : TYPE_NORMAL; /* only unused tokens decode to nothing */
 }
@@ -112,7 +117,7 @@ static slm_status add_tokens(builder *b) {
             rc = put(b, hole, (size_t)snprintf(hole, sizeof hole, "[PAD%d]", (int)id));
             b->types[id] = TYPE_UNUSED;
         } else {
-            b->types[id] = token_type(e);
+            b->types[id] = token_type(tok, e);
             if (tok->kind == SLM_TOKENIZER_WORDPIECE && b->types[id] == TYPE_UNKNOWN) b->types[id] = TYPE_CONTROL;
             if (tok->kind == SLM_TOKENIZER_LLAMA2C) rc = put_llama_text(b, e);
             else if (tok->kind == SLM_TOKENIZER_WORDPIECE) rc = put_bert_text(b, e);
@@ -180,6 +185,18 @@ static slm_status add_merges(builder *b) {
     return st;
 }
 
+/* ---- scores ---- */
+
+/* A llama2.c-kind vocabulary's own scores; a Hugging Face BPE's derived from its merge ranks. */
+static slm_status add_scores(builder *b) {
+    const slm_tokenizer *tok = b->tok;
+    b->scores = malloc((size_t)(tok->n_tokens ? tok->n_tokens : 1) * sizeof *b->scores);
+    if (!b->scores) return oom(b);
+    if (tok->kind == SLM_TOKENIZER_BPE) return slm_bpe_spm_scores(tok, b->scores, b->err);
+    for (int32_t id = 0; id < tok->n_tokens; id++) b->scores[id] = tok->tokens[id].text ? tok->tokens[id].score : 0.0f;
+    return SLM_OK;
+}
+
 /* ---- which tokenizers llama.cpp runs the same way ---- */
 
 static slm_status check_gpt2(builder *b, const char *pre) {
@@ -245,14 +262,14 @@ static void add_scalars(builder *b) {
     const slm_tokenizer *tok = b->tok;
     add_string(b, "tokenizer.ggml.model", b->model);
     add_string(b, "tokenizer.ggml.pre", b->pre);
-    if (tok->kind == SLM_TOKENIZER_BPE) {
+    if (!strcmp(b->model, "gpt2")) {
         add_id(b, "tokenizer.ggml.bos_token_id", tok->bos);
         add_id(b, "tokenizer.ggml.eos_token_id", tok->eos);
         add_id(b, "tokenizer.ggml.unknown_token_id", first_flagged(tok, SLM_TOKEN_UNK));
         add_bool(b, "tokenizer.ggml.add_bos_token", tok->bpe.n_prefix);
         add_bool(b, "tokenizer.ggml.add_eos_token", tok->bpe.n_suffix);
-    } else if (tok->kind == SLM_TOKENIZER_LLAMA2C) { /* llama2c_vocab.c adds BOS alone, after a dummy space */
-        add_id(b, "tokenizer.ggml.bos_token_id", tok->bos);
+    } else if (!strcmp(b->model, "llama")) { /* llama2c_vocab.c adds BOS alone, after a dummy space */
+        add_id(b, "tokenizer.ggml.bos_token_id", tok->kind == SLM_TOKENIZER_BPE ? tok->bpe.prefix_ids[0] : tok->bos);
         add_id(b, "tokenizer.ggml.eos_token_id", tok->eos);
         add_id(b, "tokenizer.ggml.unknown_token_id", first_flagged(tok, SLM_TOKEN_UNK));
         add_bool(b, "tokenizer.ggml.add_bos_token", 1);
@@ -275,7 +292,7 @@ static void add_scalars(builder *b) {
 static slm_status pack(builder *b, size_t pre_at, slm_gguf_kv **kvs, int64_t *n_kvs, void **storage) {
     const slm_tokenizer *tok = b->tok;
     size_t n = (size_t)tok->n_tokens, m = (size_t)b->n_merges;
-    int with_scores = tok->kind == SLM_TOKENIZER_LLAMA2C;
+    int with_scores = b->scores != NULL;
     size_t head = MAX_KVS * sizeof(slm_gguf_kv) + (n + m) * sizeof(char *) + n * sizeof(int32_t) +
                   (with_scores ? n * sizeof(float) : 0);
     char *block = malloc(head + b->bytes_len);
@@ -289,7 +306,7 @@ static slm_status pack(builder *b, size_t pre_at, slm_gguf_kv **kvs, int64_t *n_
     for (size_t i = 0; i < n; i++) tokens[i] = strings + b->token_at[i];
     for (size_t i = 0; i < m; i++) merges[i] = strings + b->merge_at[i];
     memcpy(types, b->types, n * sizeof *types);
-    for (size_t i = 0; with_scores && i < n; i++) scores[i] = tok->tokens[i].text ? tok->tokens[i].score : 0.0f;
+    if (with_scores) memcpy(scores, b->scores, n * sizeof *scores);
     b->pre = strings + pre_at; /* the packed copy: the caller's pre may not outlive the entries */
     add_scalars(b);
     add_kv(b, (slm_gguf_kv){.key = "tokenizer.ggml.tokens", .type = SLM_GGUF_ARRAY, .array_type = SLM_GGUF_STRING,
@@ -299,7 +316,7 @@ static slm_status pack(builder *b, size_t pre_at, slm_gguf_kv **kvs, int64_t *n_
     if (with_scores)
         add_kv(b, (slm_gguf_kv){.key = "tokenizer.ggml.scores", .type = SLM_GGUF_ARRAY, .array_type = SLM_GGUF_FLOAT32,
                                 .array_count = n, .array = scores});
-    if (tok->kind == SLM_TOKENIZER_BPE)
+    if (!strcmp(b->model, "gpt2"))
         add_kv(b, (slm_gguf_kv){.key = "tokenizer.ggml.merges", .type = SLM_GGUF_ARRAY, .array_type = SLM_GGUF_STRING,
                                 .array_count = m, .array = merges});
     memcpy(out, b->kvs, (size_t)b->n_kvs * sizeof *out);
@@ -321,21 +338,20 @@ slm_status slm_tokenizer_gguf_metadata(const slm_tokenizer *tok, const char *pre
     slm_status st = SLM_OK;
     switch (tok->kind) {
     case SLM_TOKENIZER_BPE:
-        if (!tok->bpe.byte_level) /* its merges by rank have no score-based "llama" form here yet */
-            return slm_fail(err, SLM_ERR_UNSUPPORTED, "GGUF tokenizer metadata: a SentencePiece-style Hugging Face BPE "
-                            "(Llama's tokenizer.json, byte fallback) is not written yet");
-        b.model = "gpt2";
-        st = check_gpt2(&b, pre);
+        b.model = tok->bpe.byte_level ? "gpt2" : "llama";
+        st = tok->bpe.byte_level ? check_gpt2(&b, pre) : slm_bpe_spm_check(tok, "GGUF tokenizer metadata", err);
         break;
     case SLM_TOKENIZER_LLAMA2C: b.model = "llama"; break;
     case SLM_TOKENIZER_WORDPIECE: b.model = "bert"; st = check_bert(&b); break;
     default:
         return slm_fail(err, SLM_ERR_UNSUPPORTED,
-                        "GGUF tokenizer metadata: only byte-level BPE, llama2.c and WordPiece tokenizers are written");
+                        "GGUF tokenizer metadata: only byte-level BPE, Llama-style (byte fallback) BPE, llama2.c and "
+                        "WordPiece tokenizers are written");
     }
     if (st == SLM_OK) st = add_tokens(&b);
     if (st == SLM_OK) st = check_unique(&b);
-    if (st == SLM_OK && tok->kind == SLM_TOKENIZER_BPE) st = add_merges(&b);
+    if (st == SLM_OK && !strcmp(b.model, "gpt2")) st = add_merges(&b);
+    if (st == SLM_OK && !strcmp(b.model, "llama")) st = add_scores(&b);
     size_t pre_at = b.bytes_len;
     if (st == SLM_OK && (put(&b, b.pre, strlen(b.pre)) || end_string(&b, pre_at))) st = oom(&b);
     if (st == SLM_OK) st = pack(&b, pre_at, kvs, n_kvs, storage);
@@ -343,6 +359,7 @@ slm_status slm_tokenizer_gguf_metadata(const slm_tokenizer *tok, const char *pre
     free(b.token_at);
     free(b.types);
     free(b.merge_at);
+    free(b.scores);
     return st;
 }
 

@@ -35,8 +35,11 @@ void slm_tokenizer_gguf_metadata_free(void *storage);
 /* 1 when tok can be written as a llama2.c tokenizer.bin (llama2c_vocab_write.c): a score-based
  * SentencePiece BPE (from tokenizer.bin or a GGUF "llama" vocabulary) with BOS 1 and EOS 2. */
 int slm_tokenizer_is_llama2c(const slm_tokenizer *tok);
+/* 1 when tok can be written as a llama2.c tokenizer.bin: slm_tokenizer_is_llama2c, or a Llama-style
+ * Hugging Face BPE (byte fallback, <unk> 0, BOS 1, EOS 2) whose scores are derived from its merges. */
+int slm_tokenizer_has_llama2c_form(const slm_tokenizer *tok);
 /* Writes tok as llama2.c's tokenizer.bin with at least n_entries records (llama2.c reads one per
- * model vocabulary row; missing ones are empty). Another kind of tokenizer is SLM_ERR_UNSUPPORTED. */
+ * model vocabulary row; missing ones are empty). A tokenizer without that form is SLM_ERR_UNSUPPORTED. */
 slm_status slm_tokenizer_save_llama2c(const slm_tokenizer *tok, int32_t n_entries, const char *path, slm_error *err);
 
 /* The bytes token id adds to decoded text when it follows token prev

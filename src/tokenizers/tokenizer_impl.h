@@ -282,6 +282,17 @@ slm_tokenizer *slm_wordpiece_load_vocab_txt(const char *path, const char *dir, s
 slm_status slm_tokenizer_read_config(slm_tokenizer *tok, const char *dir, int clean_up_default, slm_error *err);
 void slm_template_free(slm_template *t);
 
+/* ---- llama2c_vocab_write.c: a Llama-style Hugging Face BPE as a score-based vocabulary ---- */
+/* The byte of a "<0xXX>" byte-fallback piece (upper-case hex, as bpe.c looks them up), or -1. */
+int slm_bpe_byte_piece(const slm_token_entry *e);
+/* SLM_OK when tok is a Hugging Face BPE that a score-based SentencePiece vocabulary (GGUF "llama",
+ * llama2.c) reproduces: byte fallback, Llama's normalizer or Metaspace, BOS alone before the text,
+ * <unk> at 0, only special added tokens; else SLM_ERR_UNSUPPORTED saying why (err may be NULL). */
+slm_status slm_bpe_spm_check(const slm_tokenizer *tok, const char *where, slm_error *err);
+/* scores (n_tokens): -(rank of the first merge forming the piece), below all of those for the rest;
+ * why this reproduces the merges is explained in llama2c_vocab_write.c. */
+slm_status slm_bpe_spm_scores(const slm_tokenizer *tok, float *scores, slm_error *err);
+
 /* ---- gguf_vocab.c (GGUF tokenizer.ggml.* metadata; gguf_vocab_write.c writes it) ---- */
 /* The index of the pre-tokenizer llama.cpp runs for tokenizer.ggml.pre = name (names that split text
  * alike share one), or -1 when slm does not know the name; *ignore_merges (may be NULL) gets its flag. */
