@@ -47,45 +47,9 @@ static int tokenize(const slm_tokenizer *tok, const char *text, size_t len, int 
 /* ids equal the JSON array / the int list? */
 static int ids_equal_json(json_t *expected, const int32_t *ids, size_t n) { return same_ints(expected, ids, n); }
 
-/* llama.cpp's vocab tests: texts separated by "\n__ggml_vocab_test__\n", one line of ids per text (no
- * BOS/CLS/SEP). Returns how many of the cases matched; every case is a CHECK. */
+/* llama.cpp's vocab vectors through slm's tokenizer (tokenizer_fixture.h). */
 static int check_llamacpp_vectors(const slm_tokenizer *tok, const char *stem, const char *name) {
-    char path[1024], rel[256];
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.inp", stem);
-    char *inp = read_file(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.out", stem);
-    char *out = read_file(test_path(path, sizeof path, rel), NULL);
-    CHECK(inp && out, "%s: cannot read the vectors of %s", name, stem);
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *text = inp, *line = out;
-    int n_cases = 0, matched = 0;
-    while (inp && out) {
-        char *end = strstr(text, sep), *eol = strchr(line, '\n');
-        if (!end || !eol) break;
-        *eol = '\0';
-        int32_t want[1024];
-        size_t n_want = 0;
-        for (char *p = line, *q; n_want < 1024; p = q) {
-            long v = strtol(p, &q, 10);
-            if (q == p) break;
-            want[n_want++] = (int32_t)v;
-        }
-        int32_t *ids;
-        size_t n;
-        int ok = tokenize(tok, text, (size_t)(end - text), 0, &ids, &n) && n == n_want &&
-                 (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
-        CHECK(ok, "%s: llama.cpp case %d (\"%.40s\") differs", name, n_cases, text);
-        matched += ok;
-        slm_free(ids);
-        n_cases++;
-        text = end + sizeof sep - 1;
-        line = eol + 1;
-    }
-    CHECK(n_cases > 40, "%s: only %d llama.cpp cases read", name, n_cases);
-    printf("%s: %d of %d llama.cpp cases match\n", name, matched, n_cases);
-    free(inp);
-    free(out);
-    return matched;
+    return check_llamacpp_vectors_with(slm_encode_plain, tok, stem, name);
 }
 
 /* A decoded string equals expected[0..len)? (A C string stops at a NUL: only the part before it counts.) */

@@ -33,62 +33,7 @@
 
 static char tmp_dir[64];
 
-/* ---- encoders: slm's, or the interpreter's, behind one callback ---- */
-
-/* Encodes text without special tokens into *ids (free()); 1 on success. */
-typedef int (*encode_fn)(const void *ctx, const char *text, size_t len, int32_t **ids, size_t *n);
-
-static int slm_encode_plain(const void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
-    int32_t *got = NULL;
-    int ok = slm_tokenize(ctx, text, len, 0, &got, n, NULL) == SLM_OK;
-    *ids = NULL;
-    if (ok) {
-        *ids = malloc((*n ? *n : 1) * sizeof **ids);
-        memcpy(*ids, got, *n * sizeof **ids);
-    }
-    slm_free(got);
-    return ok;
-}
-
-/* llama.cpp's vocab tests: texts separated by "\n__ggml_vocab_test__\n", one line of ids per text (no BOS).
- * Every case is a CHECK. */
-static void check_llamacpp_vectors(encode_fn encode, const void *ctx, const char *stem, const char *name) {
-    char path[1024], rel[256];
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.inp", stem);
-    char *inp = read_file(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.out", stem);
-    char *out = read_file(test_path(path, sizeof path, rel), NULL);
-    CHECK(inp && out, "%s: cannot read the vectors of %s", name, stem);
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *text = inp, *line = out;
-    int n_cases = 0, matched = 0;
-    while (inp && out) {
-        char *end = strstr(text, sep), *eol = strchr(line, '\n');
-        if (!end || !eol) break;
-        *eol = '\0';
-        int32_t want[1024];
-        size_t n_want = 0;
-        for (char *p = line, *q; n_want < 1024; p = q) {
-            long v = strtol(p, &q, 10);
-            if (q == p) break;
-            want[n_want++] = (int32_t)v;
-        }
-        int32_t *ids = NULL;
-        size_t n = 0;
-        int ok = encode(ctx, text, (size_t)(end - text), &ids, &n) && n == n_want &&
-                 (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
-        CHECK(ok, "%s: llama.cpp case %d (\"%.40s\") differs", name, n_cases, text);
-        matched += ok;
-        free(ids);
-        n_cases++;
-        text = end + sizeof sep - 1;
-        line = eol + 1;
-    }
-    CHECK(n_cases > 40, "%s: only %d llama.cpp cases read", name, n_cases);
-    printf("%s: %d of %d llama.cpp cases match\n", name, matched, n_cases);
-    free(inp);
-    free(out);
-}
+/* ---- encoders: slm's (tokenizer_fixture.h), or the interpreter's, behind one callback ---- */
 
 /* llama.cpp's ids for the 68 fixture texts (fixture_texts_llamacpp.json, node-llama-cpp on the vocab files). */
 static void check_llamacpp_fixture(encode_fn encode, const void *ctx, const char *vocab, const char *name) {
@@ -252,7 +197,7 @@ static void test_gpt2(void) {
               slm_tokenizer_bos(back), slm_tokenizer_eos(back));
         json_decref(ref);
         check_hf_fixture(back, "tokenizers/fixtures/gpt2_fast.json", NULL, "gpt-2 gguf -> HF vs transformers gpt2");
-        check_llamacpp_vectors(slm_encode_plain, back, "ggml-vocab-gpt-2.gguf", "gpt-2 gguf -> HF");
+        check_llamacpp_vectors_with(slm_encode_plain, back, "ggml-vocab-gpt-2.gguf", "gpt-2 gguf -> HF");
         json_t *root = load_json_in(dir, "tokenizer.json"), *config = load_json_in(dir, "tokenizer_config.json");
         json_t *pre = json_object_get(root, "pre_tokenizer");
         CHECK(!strcmp(type_at(root, "pre_tokenizer"), "ByteLevel") && json_is_false(json_object_get(pre, "add_prefix_space")) &&
@@ -359,7 +304,7 @@ static void test_bert(void) {
          * (tokenizers/PROVENANCE.md: bert_tiniest, clean_up_tokenization_spaces true, decodes as slow.json) */
         check_hf_fixture(back, "tokenizers/fixtures/bert_fast.json", "tokenizers/fixtures/bert_slow.json",
                          "bert-bge gguf -> HF vs transformers bert-base-uncased");
-        check_llamacpp_vectors(slm_encode_plain, back, "ggml-vocab-bert-bge.gguf", "bert-bge gguf -> HF");
+        check_llamacpp_vectors_with(slm_encode_plain, back, "ggml-vocab-bert-bge.gguf", "bert-bge gguf -> HF");
         json_t *config = load_json_in(dir, "tokenizer_config.json");
         check_config_string(config, "tokenizer_class", "BertTokenizer", "bert-bge gguf -> HF");
         check_config_string(config, "cls_token", "[CLS]", "bert-bge gguf -> HF");
@@ -685,7 +630,7 @@ static void test_llama_spm(void) {
     tmp_folder(dir, sizeof dir, "llama_spm");
     hf_bpe h;
     if (tok && save(tok, dir, "llama-spm gguf -> HF") && hf_bpe_load(&h, dir, "llama-spm gguf -> HF")) {
-        check_llamacpp_vectors(hf_bpe_encode, &h, "ggml-vocab-llama-spm.gguf", "llama-spm gguf -> HF");
+        check_llamacpp_vectors_with(hf_bpe_encode, &h, "ggml-vocab-llama-spm.gguf", "llama-spm gguf -> HF");
         check_llamacpp_fixture(hf_bpe_encode, &h, "llama-spm", "llama-spm gguf -> HF");
         check_sentencepiece_fixture(&h, "llama-spm gguf -> HF");
         check_spm_files(&h, dir, "llama-spm gguf -> HF");
@@ -704,7 +649,7 @@ static void test_llama2c_bin(void) {
     hf_bpe h;
     if (tok && save(tok, dir, "llama2.c tokenizer.bin -> HF") && hf_bpe_load(&h, dir, "llama2.c tokenizer.bin -> HF")) {
         check_sentencepiece_fixture(&h, "llama2.c tokenizer.bin -> HF");
-        check_llamacpp_vectors(hf_bpe_encode, &h, "ggml-vocab-llama-spm.gguf", "llama2.c tokenizer.bin -> HF");
+        check_llamacpp_vectors_with(hf_bpe_encode, &h, "ggml-vocab-llama-spm.gguf", "llama2.c tokenizer.bin -> HF");
         check_spm_files(&h, dir, "llama2.c tokenizer.bin -> HF");
         check_slm_reads_back(&h, tok, dir, "llama2.c tokenizer.bin -> HF");
         hf_bpe_free(&h);

@@ -83,6 +83,66 @@ static inline char *read_file(const char *path, size_t *size) {
 }
 
 /* Loading path fails with a non-OK status and a message naming the file; a CHECK. */
+/* Encodes text without special tokens into *ids (release with free()); 1 on success. */
+typedef int (*encode_fn)(const void *ctx, const char *text, size_t len, int32_t **ids, size_t *n);
+
+/* slm's own tokenizer (ctx) behind encode_fn. */
+static inline int slm_encode_plain(const void *ctx, const char *text, size_t len, int32_t **ids, size_t *n) {
+    int32_t *got = NULL;
+    *n = 0;
+    int ok = slm_tokenize(ctx, text, len, 0, &got, n, NULL) == SLM_OK;
+    *ids = NULL;
+    if (ok) {
+        *ids = malloc((*n ? *n : 1) * sizeof **ids);
+        if (*ids) memcpy(*ids, got, *n * sizeof **ids);
+        ok = *ids != NULL;
+    }
+    slm_free(got);
+    return ok;
+}
+
+/* llama.cpp's vocab tests (tests/data/tokenizers/llamacpp/STEM.inp/.out): texts separated by
+ * "\n__ggml_vocab_test__\n", one line of ids per text (no BOS/CLS/SEP). Every case is a
+ * CHECK; returns how many matched. */
+static inline int check_llamacpp_vectors_with(encode_fn encode, const void *ctx, const char *stem, const char *name) {
+    char path[1024], rel[256];
+    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.inp", stem);
+    char *inp = read_file(test_path(path, sizeof path, rel), NULL);
+    snprintf(rel, sizeof rel, "tokenizers/llamacpp/%s.out", stem);
+    char *out = read_file(test_path(path, sizeof path, rel), NULL);
+    CHECK(inp && out, "%s: cannot read the vectors of %s", name, stem);
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    char *text = inp, *line = out;
+    int n_cases = 0, matched = 0;
+    while (inp && out) {
+        char *end = strstr(text, sep), *eol = strchr(line, '\n');
+        if (!end || !eol) break;
+        *eol = '\0';
+        int32_t want[1024];
+        size_t n_want = 0;
+        for (char *p = line, *q; n_want < 1024; p = q) {
+            long v = strtol(p, &q, 10);
+            if (q == p) break;
+            want[n_want++] = (int32_t)v;
+        }
+        int32_t *ids = NULL;
+        size_t n = 0;
+        int ok = encode(ctx, text, (size_t)(end - text), &ids, &n) && n == n_want &&
+                 (n == 0 || memcmp(ids, want, n * sizeof *ids) == 0);
+        CHECK(ok, "%s: llama.cpp case %d (\"%.40s\") differs", name, n_cases, text);
+        matched += ok;
+        free(ids);
+        n_cases++;
+        text = end + sizeof sep - 1;
+        line = eol + 1;
+    }
+    CHECK(n_cases > 40, "%s: only %d llama.cpp cases read", name, n_cases);
+    printf("%s: %d of %d llama.cpp cases match\n", name, matched, n_cases);
+    free(inp);
+    free(out);
+    return matched;
+}
+
 static inline void check_rejected(const char *path, const char *what) {
     slm_error err = {0};
     slm_tokenizer *tok = slm_tokenizer_load(path, &err);

@@ -179,45 +179,26 @@ static slm_status read_flag(const source *s, const char *key, int fallback, int 
 
 static const char SPM_SPACE[] = "\xE2\x96\x81"; /* U+2581, SentencePiece's and llama.cpp's word mark */
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} text_buf;
-
-static int buf_put(text_buf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown) return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    return 0;
-}
-
 /* s with every "▁" turned into " " (SentencePiece pieces as llama2.c spells them). */
-static int spm_text(text_buf *b, const char *s, size_t n) {
+static int spm_text(slm_text_buf *b, const char *s, size_t n) {
     for (size_t i = 0; i < n;) {
         int mark = n - i >= 3 && memcmp(s + i, SPM_SPACE, 3) == 0;
-        if (buf_put(b, mark ? " " : s + i, 1)) return -1;
+        if (slm_text_buf_put(b, mark ? " " : s + i, 1)) return -1;
         i += mark ? 3 : 1;
     }
     return 0;
 }
 
 /* llama.cpp's WordPiece spelling back to Hugging Face's: "▁word" -> "word", "[X]" stays, "piece" -> "##piece". */
-static int wpm_text(text_buf *b, const char *s, size_t n) {
-    if (n >= 3 && memcmp(s, SPM_SPACE, 3) == 0) return buf_put(b, s + 3, n - 3);
-    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') return buf_put(b, s, n);
-    return buf_put(b, "##", 2) || buf_put(b, s, n);
+static int wpm_text(slm_text_buf *b, const char *s, size_t n) {
+    if (n >= 3 && memcmp(s, SPM_SPACE, 3) == 0) return slm_text_buf_put(b, s + 3, n - 3);
+    if (n >= 2 && s[0] == '[' && s[n - 1] == ']') return slm_text_buf_put(b, s, n);
+    return slm_text_buf_put(b, "##", 2) || slm_text_buf_put(b, s, n);
 }
 
 /* Sets every token's text from tokenizer.ggml.tokens, respelled for the model. */
 static slm_status set_texts(slm_tokenizer *tok, const source *s, const char *model) {
-    text_buf b = {0};
+    slm_text_buf b = {0};
     slm_status st = SLM_OK;
     for (int32_t i = 0; i < s->n && st == SLM_OK; i++) {
         const char *text;
@@ -239,7 +220,7 @@ static slm_status set_texts(slm_tokenizer *tok, const source *s, const char *mod
         int rc;
         if (!special && !byte && strcmp(model, "llama") == 0) rc = spm_text(&b, text, len);
         else if (!special && strcmp(model, "bert") == 0) rc = wpm_text(&b, text, len);
-        else rc = buf_put(&b, text, len);
+        else rc = slm_text_buf_put(&b, text, len);
         if (rc || slm_tokenizer_set_text(tok, i, b.data, b.len)) st = oom(s);
     }
     free(b.data);
@@ -320,7 +301,7 @@ static slm_status collect_added(slm_tokenizer *tok, const source *s) {
 
 /* Normal tokens decode through the byte alphabet; one with a character outside it keeps its text. */
 static slm_status byte_level_pieces(slm_tokenizer *tok, const source *s) {
-    text_buf b = {0};
+    slm_text_buf b = {0};
     slm_status st = SLM_OK;
     for (int32_t i = 0; i < s->n && st == SLM_OK; i++) {
         const slm_token_entry *e = &tok->tokens[i];
@@ -331,7 +312,7 @@ static slm_status byte_level_pieces(slm_tokenizer *tok, const source *s) {
             int32_t cp = slm_utf8_decode((const unsigned char *)e->text + k, e->text_len - k, &step);
             decodable = cp >= 0 && cp < 324 && tok->bpe.char_byte[cp] >= 0;
             char byte = decodable ? (char)tok->bpe.char_byte[cp] : 0;
-            failed = decodable && buf_put(&b, &byte, 1);
+            failed = decodable && slm_text_buf_put(&b, &byte, 1);
         }
         if (!failed && decodable) failed = slm_tokenizer_set_piece(tok, i, b.data ? b.data : "", b.len);
         if (failed) st = oom(s);
@@ -370,7 +351,7 @@ static slm_status read_merges(slm_tokenizer *tok, const source *s) {
     if (st == SLM_OK && count > (uint64_t)MAX_TOKENS * 4)
         st = slm_fail(s->err, SLM_ERR_FORMAT, "%s: %s has %llu entries", s->path, KEY_MERGES, (unsigned long long)count);
     if (st == SLM_OK && slm_pair_map_init(&tok->bpe.merges, (size_t)count)) st = oom(s);
-    text_buf joined = {0};
+    slm_text_buf joined = {0};
     for (uint64_t r = 0; r < count && st == SLM_OK; r++) {
         const char *m;
         size_t len;
@@ -384,7 +365,7 @@ static slm_status read_merges(slm_tokenizer *tok, const source *s) {
         }
         size_t a_len = (size_t)(space - m), b_len = len - a_len - 1;
         joined.len = 0;
-        if (buf_put(&joined, m, a_len) || buf_put(&joined, space + 1, b_len)) {
+        if (slm_text_buf_put(&joined, m, a_len) || slm_text_buf_put(&joined, space + 1, b_len)) {
             st = oom(s);
             break;
         }
@@ -471,12 +452,12 @@ static slm_status load_llama(slm_tokenizer *tok, const source *s) {
 
 /* Streaming pieces as wordpiece_load.c makes them: " word", and "##ing" -> "ing". */
 static slm_status wordpiece_pieces(slm_tokenizer *tok, const source *s) {
-    text_buf b = {0};
+    slm_text_buf b = {0};
     for (int32_t i = 0; i < s->n; i++) {
         const slm_token_entry *e = &tok->tokens[i];
         int continuation = e->text_len >= 2 && memcmp(e->text, "##", 2) == 0;
         b.len = 0;
-        int rc = continuation ? buf_put(&b, e->text + 2, e->text_len - 2) : buf_put(&b, " ", 1) || buf_put(&b, e->text, e->text_len);
+        int rc = continuation ? slm_text_buf_put(&b, e->text + 2, e->text_len - 2) : slm_text_buf_put(&b, " ", 1) || slm_text_buf_put(&b, e->text, e->text_len);
         if (rc || slm_tokenizer_set_piece(tok, i, b.data, b.len)) {
             free(b.data);
             return oom(s);

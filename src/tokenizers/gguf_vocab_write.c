@@ -152,24 +152,15 @@ static slm_status check_unique(builder *b) {
 
 /* ---- merges ---- */
 
-static int by_rank(const void *a, const void *b) {
-    int32_t x = ((const slm_pair_map_slot *)a)->rank, y = ((const slm_pair_map_slot *)b)->rank;
-    return (x > y) - (x < y);
-}
-
 /* "left right" for every merge in rank order; llama.cpp splits at the first space after the first byte. */
 static slm_status add_merges(builder *b) {
-    const slm_pair_map *m = &b->tok->bpe.merges;
-    slm_pair_map_slot *sorted = malloc((m->count ? m->count : 1) * sizeof *sorted);
-    b->merge_at = malloc((m->count ? m->count : 1) * sizeof *b->merge_at);
+    size_t n;
+    slm_pair_map_slot *sorted = slm_pair_map_by_rank(&b->tok->bpe.merges, &n);
+    b->merge_at = malloc((n ? n : 1) * sizeof *b->merge_at);
     if (!sorted || !b->merge_at) {
         free(sorted);
         return oom(b);
     }
-    size_t n = 0;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key != UINT64_MAX) sorted[n++] = m->slots[i];
-    qsort(sorted, n, sizeof *sorted, by_rank);
     slm_status st = SLM_OK;
     for (size_t k = 0; k < n && st == SLM_OK; k++) {
         const slm_token_entry *l = &b->tok->tokens[(int32_t)(sorted[k].key >> 32)];

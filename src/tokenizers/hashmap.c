@@ -145,6 +145,21 @@ const slm_pair_map_slot *slm_pair_map_get(const slm_pair_map *map, int32_t left,
     }
 }
 
+static int by_rank(const void *a, const void *b) {
+    int32_t x = ((const slm_pair_map_slot *)a)->rank, y = ((const slm_pair_map_slot *)b)->rank;
+    return (x > y) - (x < y);
+}
+
+slm_pair_map_slot *slm_pair_map_by_rank(const slm_pair_map *map, size_t *n) {
+    slm_pair_map_slot *sorted = malloc((map->count ? map->count : 1) * sizeof *sorted);
+    *n = 0;
+    if (!sorted) return NULL;
+    for (size_t i = 0; i < map->cap; i++)
+        if (map->slots[i].key != UINT64_MAX) sorted[(*n)++] = map->slots[i];
+    qsort(sorted, *n, sizeof *sorted, by_rank);
+    return sorted;
+}
+
 void slm_pair_map_free(slm_pair_map *map) {
     free(map->slots);
     map->slots = NULL;

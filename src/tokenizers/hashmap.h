@@ -43,6 +43,8 @@ int slm_pair_map_init(slm_pair_map *map, size_t expected);
 int slm_pair_map_put(slm_pair_map *map, int32_t left, int32_t right, int32_t rank, int32_t merged);
 /* The slot of (left, right), or NULL when absent. */
 const slm_pair_map_slot *slm_pair_map_get(const slm_pair_map *map, int32_t left, int32_t right);
+/* The occupied slots in rank order (malloc'ed, *n of them; NULL when out of memory). */
+slm_pair_map_slot *slm_pair_map_by_rank(const slm_pair_map *map, size_t *n);
 void slm_pair_map_free(slm_pair_map *map);
 
 #endif

@@ -147,41 +147,19 @@ slm_status slm_bpe_load_decoder(slm_tokenizer *tok, const char *where, void *jso
 
 /* ---- strings ---- */
 
-/* A growable byte buffer. */
-typedef struct {
-    char *data;
-    size_t len, cap;
-} buffer;
-
-static int put(buffer *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (!grown) return -1;
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return 0;
-}
-
-/* s with every non-overlapping occurrence of pattern (left to right) replaced by content, appended to out. */
-static int replace_into(buffer *out, const char *s, size_t n, const char *pattern, size_t pattern_len,
+static int replace_into(slm_text_buf *out, const char *s, size_t n, const char *pattern, size_t pattern_len,
                         const char *content, size_t content_len) {
     size_t i = 0, from = 0;
     while (i + pattern_len <= n) {
         if (memcmp(s + i, pattern, pattern_len) == 0) {
-            if (put(out, s + from, i - from) || put(out, content, content_len)) return -1;
+            if (slm_text_buf_put(out, s + from, i - from) || slm_text_buf_put(out, content, content_len)) return -1;
             i += pattern_len;
             from = i;
         } else {
             i++;
         }
     }
-    return put(out, s + from, n - from);
+    return slm_text_buf_put(out, s + from, n - from);
 }
 
 static int hex_digit(char c) {
@@ -213,13 +191,13 @@ static int valid_utf8(const char *s, size_t n) {
 
 slm_status slm_bpe_decoder_pieces(slm_tokenizer *tok, const char *where, slm_error *err) {
     const slm_bpe *bpe = &tok->bpe;
-    buffer a = {0}, b = {0};
+    slm_text_buf a = {0}, b = {0};
     slm_status st = SLM_OK;
     for (int32_t id = 0; id < tok->n_tokens && st == SLM_OK; id++) {
         const slm_token_entry *e = &tok->tokens[id];
         if (!e->text) continue;
         a.len = 0;
-        if (put(&a, e->text, e->text_len)) st = SLM_ERR_OUT_OF_MEMORY;
+        if (slm_text_buf_put(&a, e->text, e->text_len)) st = SLM_ERR_OUT_OF_MEMORY;
         for (int k = 0; k < bpe->n_decoders && st == SLM_OK; k++) {
             const slm_decoder_step *d = &bpe->decoders[k];
             int byte = d->kind == SLM_DECODE_BYTE_FALLBACK ? byte_token(a.data, a.len) : -1;
@@ -231,11 +209,11 @@ slm_status slm_bpe_decoder_pieces(slm_tokenizer *tok, const char *where, slm_err
                 if (replace_into(&b, a.data, a.len, d->pattern, d->pattern_len, " ", 1)) st = SLM_ERR_OUT_OF_MEMORY;
             } else if (byte >= 0) {
                 char c = (char)byte;
-                if (put(&b, &c, 1)) st = SLM_ERR_OUT_OF_MEMORY;
+                if (slm_text_buf_put(&b, &c, 1)) st = SLM_ERR_OUT_OF_MEMORY;
             } else {
                 continue; /* Fuse, Strip and other tokens of ByteFallback leave the piece as it is */
             }
-            buffer t = a;
+            slm_text_buf t = a;
             a = b;
             b = t;
         }
@@ -252,7 +230,7 @@ slm_status slm_bpe_decoder_pieces(slm_tokenizer *tok, const char *where, slm_err
 
 /* The chain's working list: n strings, each [start, end) of one buffer. */
 typedef struct {
-    buffer text;
+    slm_text_buf text;
     size_t *ends; /* (n) end of string i; string i starts at ends[i - 1] (0 for the first) */
     size_t n, cap;
 } token_list;
@@ -270,7 +248,7 @@ static int list_end(token_list *l) {
     return 0;
 }
 
-static int list_push(token_list *l, const char *s, size_t n) { return put(&l->text, s, n) || list_end(l) ? -1 : 0; }
+static int list_push(token_list *l, const char *s, size_t n) { return slm_text_buf_put(&l->text, s, n) || list_end(l) ? -1 : 0; }
 
 static const char *list_at(const token_list *l, size_t i, size_t *n) {
     size_t start = i ? l->ends[i - 1] : 0;
@@ -280,7 +258,7 @@ static const char *list_at(const token_list *l, size_t i, size_t *n) {
 
 /* ByteFallback on list `in`, into `out`. */
 static int byte_fallback(const token_list *in, token_list *out) {
-    buffer run = {0}; /* the bytes of the current run of <0xXX> tokens */
+    slm_text_buf run = {0}; /* the bytes of the current run of <0xXX> tokens */
     int rc = 0;
     for (size_t i = 0; i <= in->n && rc == 0; i++) {
         size_t n = 0;
@@ -288,7 +266,7 @@ static int byte_fallback(const token_list *in, token_list *out) {
         int byte = s ? byte_token(s, n) : -1;
         if (byte >= 0) {
             char c = (char)byte;
-            rc = put(&run, &c, 1);
+            rc = slm_text_buf_put(&run, &c, 1);
             continue;
         }
         if (run.len > 0 && valid_utf8(run.data, run.len)) {
@@ -319,7 +297,7 @@ static int run_step(const slm_decoder_step *d, const token_list *in, token_list 
         } else { /* STRIP */
             size_t cut = 0;
             while (cut < n && cut < (size_t)d->start && s[cut] == ' ') cut++;
-            rc = put(&out->text, s + cut, n - cut);
+            rc = slm_text_buf_put(&out->text, s + cut, n - cut);
         }
         if (rc || list_end(out)) return -1;
     }

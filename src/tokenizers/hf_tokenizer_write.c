@@ -297,11 +297,6 @@ static slm_status bpe_pre_tokenizer(const writer *w, json_t **out, int *gpt2_spl
     return (*out = byte_level(bpe->steps[0].add_prefix_space, 1)) ? SLM_OK : oom(w);
 }
 
-static int by_rank(const void *a, const void *b) {
-    int32_t x = ((const slm_pair_map_slot *)a)->rank, y = ((const slm_pair_map_slot *)b)->rank;
-    return (x > y) - (x < y);
-}
-
 /* One merge: "a b", or ["a", "b"] when a half holds a space. */
 static json_t *merge_json(const writer *w, int32_t left, int32_t right) {
     size_t a = text_len(w, left), b = text_len(w, right);
@@ -320,17 +315,13 @@ static json_t *merge_json(const writer *w, int32_t left, int32_t right) {
 
 /* The BPE's merges in rank order. */
 static slm_status bpe_merges(const writer *w, json_t **out) {
-    const slm_pair_map *m = &w->tok->bpe.merges;
     json_t *merges = *out = json_array();
-    slm_pair_map_slot *sorted = malloc((m->count ? m->count : 1) * sizeof *sorted);
+    size_t n;
+    slm_pair_map_slot *sorted = slm_pair_map_by_rank(&w->tok->bpe.merges, &n);
     if (!merges || !sorted) {
         free(sorted);
         return oom(w);
     }
-    size_t n = 0;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key != UINT64_MAX) sorted[n++] = m->slots[i];
-    qsort(sorted, n, sizeof *sorted, by_rank);
     slm_status st = SLM_OK;
     for (size_t k = 0; k < n && st == SLM_OK; k++) {
         int32_t left = (int32_t)(sorted[k].key >> 32), right = (int32_t)(uint32_t)sorted[k].key;

@@ -20,6 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "slm.h"
 #include "tokenizers/hashmap.h"
@@ -297,5 +299,27 @@ slm_status slm_bpe_spm_scores(const slm_tokenizer *tok, float *scores, slm_error
 /* The index of the pre-tokenizer llama.cpp runs for tokenizer.ggml.pre = name (names that split text
  * alike share one), or -1 when slm does not know the name; *ignore_merges (may be NULL) gets its flag. */
 int slm_gguf_pre_family(const char *name, int *ignore_merges);
+
+/* A growable byte string (data NUL-terminated once anything is put; free data). */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} slm_text_buf;
+
+/* Appends s (n bytes); 0, or -1 when out of memory (b unchanged). */
+static inline int slm_text_buf_put(slm_text_buf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (!grown) return -1;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
 
 #endif
