@@ -342,15 +342,16 @@ static slm_status pad_vocab(slm_gguf_kv *kvs, int64_t n_kvs, int n_vocab, vocab_
     if (!tokens || tokens->array_count >= (uint64_t)n_vocab) return SLM_OK;
     size_t have = (size_t)tokens->array_count, n = (size_t)n_vocab;
     pad->tokens = malloc(n * sizeof *pad->tokens);
-    pad->names = malloc((n - have) * 20);
+    enum { NAME_BYTES = 32 }; /* "[PAD" + up to 20 digits + "]" + NUL */
+    pad->names = malloc((n - have) * NAME_BYTES);
     pad->types = calloc(n, sizeof *pad->types);
     pad->scores = calloc(n, sizeof *pad->scores);
     if (!pad->tokens || !pad->names || !pad->types || !pad->scores)
         return slm_fail(err, SLM_ERR_OUT_OF_MEMORY, "padding the vocabulary to %d tokens", n_vocab);
     memcpy(pad->tokens, tokens->array, have * sizeof *pad->tokens);
     for (size_t i = have; i < n; i++) {
-        char *name = pad->names + (i - have) * 20;
-        snprintf(name, 20, "[PAD%zu]", i);
+        char *name = pad->names + (i - have) * NAME_BYTES;
+        snprintf(name, NAME_BYTES, "[PAD%zu]", i);
         pad->tokens[i] = name;
         pad->types[i] = 5;
     }
