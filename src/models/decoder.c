@@ -102,7 +102,7 @@ static void attend_sequence(const slm_model *m, const slm_block *b, slm_thread_p
         slm_rope_apply(&m->rope, qkv + qw, T, width, m->n_kv_heads, m->head_dim, pos0);
     }
     slm_kv_store(kv, m->n_kv_heads, m->head_dim, qkv + qw, qkv + qw + kw, width, T, pos0);
-    slm_attention_shape shape = {m->n_heads, m->n_kv_heads, m->head_dim, kw, b->attn_scale};
+    slm_attention_shape shape = {m->n_heads, m->n_kv_heads, m->head_dim, b->attn_scale};
     slm_attention(pool, &shape, kv, qkv, width, T, pos0, out, s->att_scratch, n_ctx);
 }
 

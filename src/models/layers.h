@@ -65,7 +65,7 @@ typedef struct {
  * q (T, q_stride) holds n_heads heads; out (T, n_heads*head_dim).
  * scratch: n_tasks * n_ctx floats, n_tasks = slm_attention_tasks(pool). */
 typedef struct {
-    int n_heads, n_kv_heads, head_dim, kv_dim;
+    int n_heads, n_kv_heads, head_dim;
     float scale;
 } slm_attention_shape;
 
