@@ -96,47 +96,9 @@ static void check_fast_fixture(const slm_tokenizer *tok, const char *fixture, co
     json_decref(root);
 }
 
-/* llama.cpp's vocab tests: texts separated by "\n__ggml_vocab_test__\n", one line of ids per text. */
+/* llama.cpp's vocab tests for the vocab file STEM (tokenizer_fixture.h's reader). */
 static void check_llamacpp(const slm_tokenizer *tok, const char *stem, const char *name) {
-    char path[1024], rel[256];
-    snprintf(rel, sizeof rel, "%s.inp", stem);
-    char *inp = read_file(test_path(path, sizeof path, rel), NULL);
-    snprintf(rel, sizeof rel, "%s.out", stem);
-    char *out = read_file(test_path(path, sizeof path, rel), NULL);
-    CHECK(inp && out, "%s: cannot read %s", name, stem);
-    if (!inp || !out) {
-        free(inp);
-        free(out);
-        return;
-    }
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    char *text = inp, *line = out;
-    int n_cases = 0, matched = 0;
-    for (;;) {
-        char *end = strstr(text, sep);
-        if (!end) break; /* every case, the last included, ends with the separator */
-        char *eol = strchr(line, '\n');
-        CHECK(eol != NULL, "%s: fewer id lines than texts", name);
-        if (!eol) break;
-        *eol = '\0';
-        json_t *expected = json_array();
-        for (char *p = line, *q; *p; p = q) {
-            long v = strtol(p, &q, 10);
-            if (q == p) break;
-            json_array_append_new(expected, json_integer(v));
-        }
-        char what[128];
-        snprintf(what, sizeof what, "%s case %d", name, n_cases);
-        matched += check_encode(tok, text, (size_t)(end - text), 0, expected, what);
-        json_decref(expected);
-        n_cases++;
-        text = end + sizeof sep - 1;
-        line = eol + 1;
-    }
-    CHECK(n_cases > 40, "%s: only %d cases read", name, n_cases);
-    printf("%s: %d of %d llama.cpp cases match\n", name, matched, n_cases);
-    free(inp);
-    free(out);
+    check_llamacpp_vectors_with(slm_encode_plain, tok, stem, name);
 }
 
 /* decode(encode(text)) == text, and the pieces concatenate to the same text. */
@@ -339,7 +301,7 @@ static void test_gpt2(void) {
     const char *piece = slm_tokenizer_piece(tok, -1, 995, &n);
     CHECK(piece && n == 6 && memcmp(piece, " world", 6) == 0, "gpt2 piece of 995");
     check_fast_fixture(tok, "tokenizers/fixtures/gpt2_fast.json", "gpt2");
-    check_llamacpp(tok, "tokenizers/llamacpp/ggml-vocab-gpt-2.gguf", "gpt2 llama.cpp");
+    check_llamacpp(tok, "ggml-vocab-gpt-2.gguf", "gpt2 llama.cpp");
     check_all_round_trips(tok, "gpt2");
     check_invalid_utf8(tok, "gpt2");
     check_empty(tok, 0, "gpt2");
@@ -374,7 +336,7 @@ static void test_phi(void) {
     CHECK(slm_tokenizer_is_special(tok, 50256) && !slm_tokenizer_is_special(tok, 50257), "phi specials");
     CHECK(slm_token_text(tok, 50294) && strcmp(slm_token_text(tok, 50294), "\t\t") == 0, "phi added token 50294");
     check_fast_fixture(tok, "tokenizers/fixtures/phi-1_5_fast.json", "phi-1_5");
-    check_llamacpp(tok, "tokenizers/llamacpp/ggml-vocab-phi-2.gguf", "phi-1_5 llama.cpp (phi-2 vocab)");
+    check_llamacpp(tok, "ggml-vocab-phi-2.gguf", "phi-1_5 llama.cpp (phi-2 vocab)");
     check_all_round_trips(tok, "phi-1_5");
     check_invalid_utf8(tok, "phi-1_5");
     check_empty(tok, 0, "phi-1_5");
@@ -432,7 +394,7 @@ static void test_llama2c(void) {
     }
     printf("llama2c: %d of %zu encodings match SentencePiece\n", matched, json_array_size(json_object_get(root, "single")));
     json_decref(root);
-    check_llamacpp(tok, "tokenizers/llamacpp/ggml-vocab-llama-spm.gguf", "llama2c llama.cpp (llama-spm)");
+    check_llamacpp(tok, "ggml-vocab-llama-spm.gguf", "llama2c llama.cpp (llama-spm)");
     check_all_round_trips(tok, "llama2c");
     check_invalid_utf8(tok, "llama2c");
     check_empty(tok, 1, "llama2c");

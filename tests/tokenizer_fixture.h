@@ -115,8 +115,13 @@ static inline int check_llamacpp_vectors_with(encode_fn encode, const void *ctx,
     char *text = inp, *line = out;
     int n_cases = 0, matched = 0;
     while (inp && out) {
-        char *end = strstr(text, sep), *eol = strchr(line, '\n');
-        if (!end || !eol) break;
+        char *end = strstr(text, sep);
+        if (!end) break; /* every case, the last included, ends with the separator */
+        char *eol = strchr(line, '\n');
+        if (!eol) {
+            CHECK(0, "%s: fewer id lines than texts", name);
+            break;
+        }
         *eol = '\0';
         int32_t want[1024];
         size_t n_want = 0;
