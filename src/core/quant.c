@@ -282,8 +282,22 @@ static quant_block_fn block_quantizer_for(const char *isa) {
     return quant_block_8bit_scalar;
 }
 
+/* The best ISA's quantizer, by best_isa()'s index: no name comparisons or CPU
+ * queries on a path run for every input row of every matmul. */
 int slm_quant_activations(slm_quant_type type, const float *x, int n_in, void *act) {
-    return slm_quant_activations_with(slm_quant_isa(), type, x, n_in, act);
+    static const quant_block_fn quantizers[] = {
+#if QUANT_X86
+        quant_block_8bit_avx512,
+        quant_block_8bit_avx2,
+#else
+        quant_block_8bit_scalar,
+        quant_block_8bit_scalar,
+#endif
+        quant_block_8bit_scalar
+    };
+    if (!slm_quant_act_bytes(type, n_in)) return -1;
+    quantize_activations(quantizers[best_isa()], type, x, n_in, act);
+    return 0;
 }
 
 int slm_quant_activations_with(const char *isa, slm_quant_type type, const float *x, int n_in, void *act) {
