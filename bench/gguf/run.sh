@@ -16,7 +16,7 @@
 # Environment knobs (to rerun some rows when the machine is quiet):
 #   ONLY="gpt2-small-q4_0 phi-1_5-q8_0"  run only these files (results appended)
 #   THREADS="1 2"                        thread counts
-#   REPEAT=3                             measure each pair N times, the order
+#   REPEAT=2 (default)                   measure each pair N times, the order
 #                                        alternating (summarize.py keeps the best)
 #   GPT2_TYPES, PHI_TYPES                the types of each shape
 #   KEEP=1                               reuse the GGUF files even where build/slm is newer
@@ -30,7 +30,7 @@ THREADS=${THREADS:-"1 2"}
 GPT2_TYPES=${GPT2_TYPES:-"f32 f16 q8_0 q4_0 q4_k"}
 PHI_TYPES=${PHI_TYPES:-"f16 q8_0 q4_0 q4_k"}
 ONLY=${ONLY:-}
-REPEAT=${REPEAT:-1}
+REPEAT=${REPEAT:-2}
 KEEP=${KEEP:-}
 GPT2_SHAPE=${GPT2_SHAPE:-gpt2-small}
 PHI_SHAPE=${PHI_SHAPE:-phi-1_5}
@@ -80,7 +80,7 @@ done
 record() { # name json
     local load
     load=$(cut -d' ' -f1 /proc/loadavg)
-    printf '%s\n' "${2%\}}, \"file\": \"$1\", \"load1\": $load, \"at\": \"$(date -u +%FT%TZ)\"}" | tee -a "$gg/results.jsonl"
+    printf '%s\n' "${2%\}}, \"file\": \"$1\", \"load1\": $load, \"pages_from\": \"${pages_from:-}\", \"at\": \"$(date -u +%FT%TZ)\"}" | tee -a "$gg/results.jsonl"
 }
 
 [ -n "$ONLY" ] || : > "$gg/results.jsonl"
@@ -103,6 +103,13 @@ measure() { # impl name threads command...
     fi
 }
 
+# Drops a file's pages from the page cache (they are clean, so nothing is lost).
+evict() {
+    python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' "$1"
+}
+
 for name in "${files[@]}"; do
     file=$gg/$name.gguf
     for threads in $THREADS; do
@@ -110,8 +117,18 @@ for name in "${files[@]}"; do
             slm=(measure slm "$name" "$threads" build/bench_generate "$file" --threads "$threads" --prompt 128 --decode 64)
             llama=(measure llama.cpp "$name" "$threads" node bench/gguf/bench_llamacpp.mjs "$file" --threads "$threads"
                    --prompt 128 --decode 64)
-            # Whoever runs second finds the file's pages cached either way; alternating evens out the rest.
-            if ((rep % 2 == 0)); then "${slm[@]}"; "${llama[@]}"; else "${llama[@]}"; "${slm[@]}"; fi
+            # The page cache decides the page size decode reads the weights through
+            # (2 MiB folios map with one TLB entry each, 4 KiB ones cost a walk every
+            # 4 KiB), and it is built by whoever loads the file first. So each pair
+            # starts from an evicted file, and the order alternates: with REPEAT >= 2
+            # each program is measured on the pages its own cold load made and on
+            # the other's. "pages_from" in each row says whose they were.
+            evict "$file"
+            if ((rep % 2 == 0)); then
+                pages_from=slm; "${slm[@]}"; "${llama[@]}"
+            else
+                pages_from=llama.cpp; "${llama[@]}"; "${slm[@]}"
+            fi
         done
     done
 done
