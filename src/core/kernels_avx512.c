@@ -333,11 +333,17 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const
 #define ONE_ROW_MAX_IN 2048
 
 /* y[n] for a single row of x against 16-bit weights: W's rows one after
- * another, so the weights are one sequential stream that the hardware
- * prefetchers follow across rows and pages. Measured on Phi-1.5 f16 decode, one
- * thread: 9.5 tok/s against 8.4 for the RN-row kernel, whose RN concurrent
- * streams restart the prefetchers at every page. For f32 weights it is level
- * on huge pages and slower on 4 KiB pages, so f32 keeps the RN-row kernel. */
+ * another, so the weights are one sequential stream. Phi-1.5 f16 decode, one
+ * thread: 9.2-9.8 tok/s against 8.4 for the RN-row kernel, whose RN concurrent
+ * streams restart the prefetchers at every page. The software prefetch 512
+ * bytes ahead is what makes that hold: without it the same loop ran at 10.2 or
+ * at 8.3 tok/s depending only on where the linker put it (checked by padding
+ * the code before it; likely the instruction-address-keyed prefetchers, but this
+ * VM exposes no performance counters to confirm it). For
+ * f32 weights it was level on huge pages and slower on 4 KiB pages, so f32
+ * keeps the RN-row kernel. */
+enum { ONE_ROW_PREFETCH = 256 }; /* elements: 512 bytes of 16-bit weights */
+
 TARGET_AVX512 ALWAYS_INLINE void decode_out_in_one(const slm_dtype dtype, const slm_matmul_problem *p, int n0, int n1) {
     const slm_matrix *W = p->W;
     const size_t K = (size_t)W->n_in;
@@ -347,6 +353,8 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_one(const slm_dtype dtype, const 
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
         size_t k = 0;
         for (; k + 64 <= K; k += 64) {
+            prefetch_weights(dtype, W->data, row + k + ONE_ROW_PREFETCH);
+            prefetch_weights(dtype, W->data, row + k + ONE_ROW_PREFETCH + 32);
             a0 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k), _mm512_loadu_ps(x + k), a0);
             a1 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 16), _mm512_loadu_ps(x + k + 16), a1);
             a2 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 32), _mm512_loadu_ps(x + k + 32), a2);

@@ -11,21 +11,6 @@
 
 #include "core/error.h"
 
-/* Asks for the file's pages to be read into 2 MiB page-cache folios when they
- * are not cached yet; Linux then maps each with one page-table entry. Decode
- * streams every weight once per token, and on 4 KiB pages it stalls on a TLB
- * walk every 4 KiB (Phi-1.5 f16, one thread: 26 against 23 GB/s). Only advice:
- * pages already cached keep their size, and a kernel without file huge pages
- * ignores it, so the result is not checked. */
-static void advise_huge_pages(void *p, size_t size) {
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, size, MADV_HUGEPAGE);
-#else
-    (void)p;
-    (void)size;
-#endif
-}
-
 slm_status slm_mapped_file_open(slm_mapped_file *file, const char *path, slm_error *err) {
     memset(file, 0, sizeof *file);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -53,7 +38,6 @@ slm_status slm_mapped_file_open(slm_mapped_file *file, const char *path, slm_err
             close(fd);
             return slm_fail(err, SLM_ERR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(e));
         }
-        advise_huge_pages(p, size);
         data = p;
     }
     close(fd); /* the mapping keeps the file's pages reachable */
