@@ -326,53 +326,70 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const
     }
 }
 
-/* Widest n_in for decode_out_in_one: its f32 input (8 KiB) then stays in L1d
- * beside the weight stream. Past it the input is re-read from L2 for every row
- * and the RN-row kernel, which loads it once for RN rows, is faster (Phi-1.5's
- * fc2, n_in 8192: 12 against 24 GB/s). */
-#define ONE_ROW_MAX_IN 2048
+/* Widest n_in for decode_out_in_streams: its f32 input (8 KiB) then stays in
+ * L1d beside the weight streams. Past it (Phi-1.5's fc2, n_in 8192) the RN-row
+ * kernel, which loads the input once for RN rows, is kept. */
+#define STREAMS_MAX_IN 2048
 
-/* y[n] for a single row of x against 16-bit weights: W's rows one after
- * another, so the weights are one sequential stream. Phi-1.5 f16 decode, one
- * thread: 9.2-9.8 tok/s against 8.4 for the RN-row kernel, whose RN concurrent
- * streams restart the prefetchers at every page. The software prefetch 512
- * bytes ahead is what makes that hold: without it the same loop ran at 10.2 or
- * at 8.3 tok/s depending only on where the linker put it (checked by padding
- * the code before it; likely the instruction-address-keyed prefetchers, but this
- * VM exposes no performance counters to confirm it). For
- * f32 weights it was level on huge pages and slower on 4 KiB pages, so f32
- * keeps the RN-row kernel. */
-enum { ONE_ROW_PREFETCH = 256 }; /* elements: 512 bytes of 16-bit weights */
+/* y[n] for rows n, n + q, n + 2q, n + 3q of W (q a quarter of the range) and a
+ * single row of x: four sequential weight streams, far apart, sharing each
+ * load of x. On this CPU (Zen 4) one row at a time is held back by the f32
+ * input's loads (for f16 weights, two bytes of x per byte of weights), and
+ * streams in adjacent rows, as in the RN-row kernel, defeat the hardware
+ * prefetchers; four streams a quarter of the matrix apart are each followed as
+ * a plain sequential stream. One thread, decode tok/s: GPT-2-small f16 93.7
+ * against 77 (RN-row) and 79 (one row at a time), GPT-2-small f32 52 against
+ * 44.5; Phi-1.5 f16 level with one row at a time (9.1-9.4). The software
+ * prefetch, one line per stream and step, keeps that independent of where the
+ * code lands: without it, one row at a time ran Phi-1.5 at 8.3 or 10.2 tok/s
+ * depending only on the loop's address (checked by padding the code before
+ * it). The caller gives the rows past the last multiple of four to S = 1. */
+enum { STREAM_PREFETCH = 256 }; /* elements ahead: 512 bytes of 16-bit weights, 1 KiB of f32 */
 
-TARGET_AVX512 ALWAYS_INLINE void decode_out_in_one(const slm_dtype dtype, const slm_matmul_problem *p, int n0, int n1) {
+TARGET_AVX512 ALWAYS_INLINE void decode_out_in_streams(const slm_dtype dtype, const int S, const slm_matmul_problem *p,
+                                                       int n0, int n1) {
     const slm_matrix *W = p->W;
     const size_t K = (size_t)W->n_in;
     const float *x = p->x;
-    for (int n = n0; n < n1; n++) {
-        const size_t row = (size_t)n * K;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    const int q = (n1 - n0) / S;
+    for (int i = 0; i < q; i++) {
+        size_t row[4];
+        __m512 a[4][2];
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            row[s] = (size_t)(n0 + s * q + i) * K;
+            a[s][0] = a[s][1] = _mm512_setzero_ps();
+        }
         size_t k = 0;
-        for (; k + 64 <= K; k += 64) {
-            prefetch_weights(dtype, W->data, row + k + ONE_ROW_PREFETCH);
-            prefetch_weights(dtype, W->data, row + k + ONE_ROW_PREFETCH + 32);
-            a0 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k), _mm512_loadu_ps(x + k), a0);
-            a1 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 16), _mm512_loadu_ps(x + k + 16), a1);
-            a2 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 32), _mm512_loadu_ps(x + k + 32), a2);
-            a3 = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row + k + 48), _mm512_loadu_ps(x + k + 48), a3);
+        for (; k + 32 <= K; k += 32) {
+            __m512 x0 = _mm512_loadu_ps(x + k), x1 = _mm512_loadu_ps(x + k + 16);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) {
+                prefetch_weights(dtype, W->data, row[s] + k + STREAM_PREFETCH);
+                a[s][0] = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row[s] + k), x0, a[s][0]);
+                a[s][1] = _mm512_fmadd_ps(load_weights_full(dtype, W->data, row[s] + k + 16), x1, a[s][1]);
+            }
         }
         for (; k < K; k += 16) {
             __mmask16 mask = tail_mask((int)(K - k < 16 ? K - k : 16));
-            a0 = _mm512_fmadd_ps(load_weights(dtype, W->data, row + k, mask), _mm512_maskz_loadu_ps(mask, x + k), a0);
+            __m512 xv = _mm512_maskz_loadu_ps(mask, x + k);
+#pragma GCC unroll 4
+            for (int s = 0; s < S; s++) a[s][0] = _mm512_fmadd_ps(load_weights(dtype, W->data, row[s] + k, mask), xv, a[s][0]);
         }
-        __m512 sum = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
-        p->y[n] = _mm512_reduce_add_ps(sum) + (p->bias ? p->bias[n] : 0.0f);
+#pragma GCC unroll 4
+        for (int s = 0; s < S; s++) {
+            int n = n0 + s * q + i;
+            p->y[n] = _mm512_reduce_add_ps(_mm512_add_ps(a[s][0], a[s][1])) + (p->bias ? p->bias[n] : 0.0f);
+        }
     }
 }
 
 TARGET_AVX512 ALWAYS_INLINE void decode_out_in_dtype(const slm_dtype dtype, const slm_matmul_problem *p, int n0,
                                                      int n1) {
-    if (p->T == 1 && dtype != SLM_DTYPE_F32 && p->W->n_in <= ONE_ROW_MAX_IN) {
-        decode_out_in_one(dtype, p, n0, n1);
+    if (p->T == 1 && p->W->n_in <= STREAMS_MAX_IN) {
+        int rest = n0 + (n1 - n0) / 4 * 4;
+        decode_out_in_streams(dtype, 4, p, n0, rest);
+        decode_out_in_streams(dtype, 1, p, rest, n1);
         return;
     }
     for (int t0 = 0; t0 < p->T; t0 += 4) {
