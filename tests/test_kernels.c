@@ -155,13 +155,13 @@ static void test_matmul(slm_thread_pool *pool3) {
     /* Around the row limit of the dot tiles (512): both sides, with tails. */
     check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 511, 200, 70, 1);
     check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 513, 200, 70, 0);
-    /* T = 1 decode changes kernel past n_in 2048 (AVX-512's STREAMS_MAX_IN). */
-    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 1, 2048, 37, 1);
-    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 1, 2049, 37, 0);
-    check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 1, 2047, 19, 1);
-    check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 1, 4100, 19, 0);
-    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 1, 2048, 83, 1);
-    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 1, 2049, 83, 0);
+    /* T = 1 decode changes kernel past n_in 4096 (AVX-512's STREAMS_MAX_IN). */
+    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 1, 4096, 37, 1);
+    check_matmul_case(pool3, SLM_DTYPE_F16, SLM_LAYOUT_OUT_IN, 1, 4097, 37, 0);
+    check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 1, 4095, 19, 1);
+    check_matmul_case(pool3, SLM_DTYPE_BF16, SLM_LAYOUT_OUT_IN, 1, 8200, 19, 0);
+    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 1, 4096, 83, 1);
+    check_matmul_case(pool3, SLM_DTYPE_F32, SLM_LAYOUT_OUT_IN, 1, 4097, 83, 0);
 }
 
 static void test_matmul_known_values(void) {
