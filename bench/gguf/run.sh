@@ -117,12 +117,12 @@ for name in "${files[@]}"; do
             slm=(measure slm "$name" "$threads" build/bench_generate "$file" --threads "$threads" --prompt 128 --decode 64)
             llama=(measure llama.cpp "$name" "$threads" node bench/gguf/bench_llamacpp.mjs "$file" --threads "$threads"
                    --prompt 128 --decode 64)
-            # The page cache decides the page size decode reads the weights through
-            # (2 MiB folios map with one TLB entry each, 4 KiB ones cost a walk every
-            # 4 KiB), and it is built by whoever loads the file first. So each pair
-            # starts from an evicted file, and the order alternates: with REPEAT >= 2
-            # each program is measured on the pages its own cold load made and on
-            # the other's. "pages_from" in each row says whose they were.
+            # How the page cache holds the file (folio sizes, physical order) changes
+            # how fast decode reads the weights, by 10-20% on this host, and it is
+            # built by whoever loads the file first. So each pair starts from an
+            # evicted file and the order alternates: with REPEAT >= 2 each program is
+            # measured on the cache its own cold load built and on the other's.
+            # "pages_from" in each row says whose it was.
             evict "$file"
             if ((rep % 2 == 0)); then
                 pages_from=slm; "${slm[@]}"; "${llama[@]}"
