@@ -327,10 +327,11 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const
 }
 
 /* Widest n_in for decode_out_in_streams: its f32 input (up to 16 KiB, half of
- * L1d) then stays in L1d beside the weight streams. Past it the RN-row kernel,
- * which loads the input once for RN rows, is kept: Phi-1.5's fc2 (n_in 8192)
- * ran at 21-22 GB/s in streams against 23-24, while GPT-2-small's (n_in 3072)
- * gains, 26 against 23.6 GB/s. */
+ * L1d) then stays in L1d beside the weight streams. Past it an 8-row kernel,
+ * which loads the input once for 8 rows, is faster: Phi-1.5's fc2 (n_in 8192)
+ * ran at 21-22 GB/s in streams, 26.5 in AVX2's 8-row kernel (see
+ * decode_out_in_dtype), while GPT-2-small's (n_in 3072) gains from streams, 26
+ * against 23.6 GB/s. */
 #define STREAMS_MAX_IN 4096
 
 /* y[n] for rows n, n + q, n + 2q, n + 3q of W (q a quarter of the range) and a
