@@ -217,6 +217,8 @@ TARGET_AVX2 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const i
 /* Widest n_in for decode_out_in_streams (as in kernels_avx512.c): the f32 input
  * stays in L1d beside the weight streams. */
 #define STREAMS_MAX_IN 4096
+/* Elements ahead of each stream for its software prefetch (1 KiB of f32). */
+enum { STREAM_PREFETCH = 256 };
 
 /* y[n] for rows n, n + q, n + 2q, n + 3q of W (q = (n1 - n0) / S) and a single
  * row of x: S sequential weight streams far apart sharing each load of x, with
@@ -244,7 +246,7 @@ TARGET_AVX2 ALWAYS_INLINE void decode_out_in_streams(const slm_dtype dtype, cons
             __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
 #pragma GCC unroll 4
             for (int s = 0; s < S; s++) {
-                prefetch_weights(dtype, W->data, row[s] + k + 256);
+                prefetch_weights(dtype, W->data, row[s] + k + STREAM_PREFETCH);
                 a[s][0] = _mm256_fmadd_ps(load_weights(dtype, W->data, row[s] + k), x0, a[s][0]);
                 a[s][1] = _mm256_fmadd_ps(load_weights(dtype, W->data, row[s] + k + 8), x1, a[s][1]);
             }

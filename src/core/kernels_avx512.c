@@ -44,8 +44,10 @@ TARGET_AVX512 ALWAYS_INLINE __m512 load_weights_full(const slm_dtype dtype, cons
  * ahead in each keeps more misses in flight than the hardware prefetchers alone
  * and makes the speed independent of where the loop lands in the code (see
  * decode_out_in_streams). Prefetches never fault, so running past the end of W
- * is harmless. IN_OUT_PREFETCH is in elements along a row of an IN_OUT W. */
-enum { IN_OUT_PREFETCH = 256 };
+ * is harmless. STREAM_PREFETCH: elements ahead along a stream (512 bytes of
+ * 16-bit weights, 1 KiB of f32); ADJACENT_PREFETCH_ROWS: rows ahead where four
+ * adjacent rows are read together (two groups on). */
+enum { STREAM_PREFETCH = 256, ADJACENT_PREFETCH_ROWS = 8 };
 
 TARGET_AVX512 ALWAYS_INLINE void prefetch_weights(const slm_dtype dtype, const void *data, size_t i) {
     _mm_prefetch((const char *)data + i * (dtype == SLM_DTYPE_F32 ? 4 : 2), _MM_HINT_T1);
@@ -293,15 +295,15 @@ TARGET_AVX512 ALWAYS_INLINE void decode_in_out_rows(const slm_dtype dtype, const
             for (int t = 0; t < TN; t++)
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) xb[t][j] = _mm512_set1_ps(p->x[(size_t)(t0 + t) * K + i + (size_t)j * q]);
-            accumulate_in_out_rows(dtype, TN, p, t0, n0, n1, rows, xb, IN_OUT_PREFETCH);
+            accumulate_in_out_rows(dtype, TN, p, t0, n0, n1, rows, xb, STREAM_PREFETCH);
         }
-        in_out_adjacent(dtype, TN, p, t0, n0, n1, 4 * q, IN_OUT_PREFETCH);
+        in_out_adjacent(dtype, TN, p, t0, n0, n1, 4 * q, STREAM_PREFETCH);
         return;
     }
     for (int nb = n0; nb < n1; nb += DECODE_COLUMN_BLOCK) {
         int ne = nb + DECODE_COLUMN_BLOCK < n1 ? nb + DECODE_COLUMN_BLOCK : n1;
         in_out_start(TN, p, t0, nb, ne);
-        in_out_adjacent(dtype, TN, p, t0, nb, ne, 0, 8 * N);
+        in_out_adjacent(dtype, TN, p, t0, nb, ne, 0, ADJACENT_PREFETCH_ROWS * N);
     }
 }
 
@@ -401,7 +403,6 @@ TARGET_AVX512 ALWAYS_INLINE void decode_out_in_rows(const slm_dtype dtype, const
  * code lands: without it, one row at a time ran Phi-1.5 at 8.3 or 10.2 tok/s
  * depending only on the loop's address (checked by padding the code before
  * it). The caller gives the rows past the last multiple of four to S = 1. */
-enum { STREAM_PREFETCH = 256 }; /* elements ahead: 512 bytes of 16-bit weights, 1 KiB of f32 */
 
 TARGET_AVX512 ALWAYS_INLINE void decode_out_in_streams(const slm_dtype dtype, const int S, const slm_matmul_problem *p,
                                                        int n0, int n1) {
